@@ -1,0 +1,430 @@
+package app
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"k8s.io/apimachinery/pkg/labels"
+	"sigs.k8s.io/yaml"
+
+	"github.com/jobwatch/jobwatch/pkg/analyze"
+)
+
+// Config is the validated, typed configuration handed to the commands.
+type Config struct {
+	LogLevel  slog.Level
+	LogFormat string
+
+	Kubeconfig string
+	Context    string
+
+	Namespaces        []string
+	ExcludeNamespaces []string
+	Selector          labels.Selector
+
+	Analyze analyze.Options
+
+	// effective holds every key's value and source for the debug log.
+	effective []effectiveValue
+}
+
+type effectiveValue struct {
+	key, source string
+	value       any
+}
+
+// ConfigError is a configuration problem: one line naming the key and
+// where its value came from.
+type ConfigError struct {
+	Key    string
+	Source string // "file PATH", "env NAME", "flag --NAME", "default"
+	Msg    string
+}
+
+func (e *ConfigError) Error() string {
+	if e.Source == "" {
+		return fmt.Sprintf("config: %s: %s", e.Key, e.Msg)
+	}
+	return fmt.Sprintf("config: %s (from %s): %s", e.Key, e.Source, e.Msg)
+}
+
+// loader reads configuration for one command.
+type loader struct {
+	v        *viper.Viper
+	flags    *pflag.FlagSet
+	file     string
+	fileKeys map[string]bool
+	environ  []string
+}
+
+// loadConfig merges defaults < file < env < flags with viper, rejects
+// unknown keys (file and env) and invalid values, and returns typed options.
+func loadConfig(file string, flags *pflag.FlagSet, environ []string) (*Config, error) {
+	l := &loader{v: viper.New(), flags: flags, file: file, fileKeys: map[string]bool{}, environ: environ}
+	l.v.SetEnvPrefix(envPrefix)
+	l.v.SetEnvKeyReplacer(strings.NewReplacer(".", "_", "-", "_"))
+	for _, k := range keys {
+		l.v.SetDefault(k.name, k.def)
+		if err := l.v.BindEnv(k.name); err != nil {
+			return nil, err
+		}
+		if k.flag != "" && flags != nil {
+			if f := flags.Lookup(k.flag); f != nil {
+				if err := l.v.BindPFlag(k.name, f); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	if err := l.checkEnv(); err != nil {
+		return nil, err
+	}
+	if file != "" {
+		if err := l.readFile(); err != nil {
+			return nil, err
+		}
+	}
+	return l.build()
+}
+
+// readFile loads the YAML file into viper after checking every key in it
+// is known, so a misspelt key is reported by name instead of ignored.
+func (l *loader) readFile() error {
+	raw, err := os.ReadFile(l.file)
+	if err != nil {
+		return fmt.Errorf("config: %w", err)
+	}
+	var tree map[string]any
+	if err := yaml.Unmarshal(raw, &tree); err != nil {
+		return fmt.Errorf("config: file %s is not valid YAML: %v", l.file, err)
+	}
+	if err := l.walk("", tree); err != nil {
+		return err
+	}
+	l.v.SetConfigType("yaml")
+	if err := l.v.ReadConfig(bytes.NewReader(raw)); err != nil {
+		return fmt.Errorf("config: file %s: %w", l.file, err)
+	}
+	return nil
+}
+
+func (l *loader) walk(prefix string, tree map[string]any) error {
+	names := make([]string, 0, len(tree))
+	for k := range tree {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		full := name
+		if prefix != "" {
+			full = prefix + "." + name
+		}
+		if _, ok := keyByName(full); ok {
+			l.fileKeys[full] = true
+			continue
+		}
+		sub, isMap := tree[name].(map[string]any)
+		if isMap && isSection(full) {
+			if err := l.walk(full, sub); err != nil {
+				return err
+			}
+			continue
+		}
+		msg := "unknown key"
+		if s := suggest(full); s != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", s)
+		}
+		return &ConfigError{Key: full, Source: "file " + l.file, Msg: msg}
+	}
+	return nil
+}
+
+func isSection(prefix string) bool {
+	for _, k := range keys {
+		if strings.HasPrefix(k.name, prefix+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// suggest returns the known key closest to name, if close.
+func suggest(name string) string {
+	best, bestD := "", 4
+	for _, k := range keys {
+		if d := editDistance(name, k.name); d < bestD {
+			best, bestD = k.name, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func (l *loader) checkEnv() error {
+	known := map[string]bool{}
+	for _, k := range keys {
+		known[k.env()] = true
+	}
+	for _, kv := range l.environ {
+		name, _, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, envPrefix+"_") || known[name] || reservedEnv[name] != "" {
+			continue
+		}
+		return &ConfigError{Key: name, Source: "env", Msg: "unknown environment variable"}
+	}
+	return nil
+}
+
+func (l *loader) envSet(k key) bool {
+	for _, kv := range l.environ {
+		if name, _, _ := strings.Cut(kv, "="); name == k.env() {
+			return true
+		}
+	}
+	return false
+}
+
+// source says where a key's effective value came from.
+func (l *loader) source(k key) string {
+	if k.flag != "" && l.flags != nil {
+		if f := l.flags.Lookup(k.flag); f != nil && f.Changed {
+			return "flag --" + k.flag
+		}
+	}
+	if l.envSet(k) {
+		return "env " + k.env()
+	}
+	if l.fileKeys[k.name] {
+		return "file " + l.file
+	}
+	return "default"
+}
+
+func (l *loader) errf(name, format string, args ...any) error {
+	k, _ := keyByName(name)
+	return &ConfigError{Key: name, Source: l.source(k), Msg: fmt.Sprintf(format, args...)}
+}
+
+func (l *loader) str(name string) string { return strings.TrimSpace(l.v.GetString(name)) }
+
+// list reads a list key: a YAML list, a repeatable flag, or a
+// comma-separated env value.
+func (l *loader) list(name string) []string {
+	var out []string
+	switch v := l.v.Get(name).(type) {
+	case string:
+		for _, p := range strings.Split(v, ",") {
+			if p = strings.TrimSpace(p); p != "" {
+				out = append(out, p)
+			}
+		}
+	case []string:
+		for _, p := range v {
+			for _, q := range strings.Split(p, ",") {
+				if q = strings.TrimSpace(q); q != "" {
+					out = append(out, q)
+				}
+			}
+		}
+	case []any:
+		for _, p := range v {
+			out = append(out, strings.TrimSpace(fmt.Sprint(p)))
+		}
+	}
+	return out
+}
+
+func (l *loader) build() (*Config, error) {
+	c := &Config{}
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+
+	switch lv := strings.ToLower(l.str("log.level")); lv {
+	case "debug":
+		c.LogLevel = slog.LevelDebug
+	case "info", "":
+		c.LogLevel = slog.LevelInfo
+	case "warn", "warning":
+		c.LogLevel = slog.LevelWarn
+	case "error":
+		c.LogLevel = slog.LevelError
+	default:
+		add(l.errf("log.level", "invalid value %q (want debug, info, warn or error)", lv))
+	}
+	c.LogFormat = strings.ToLower(l.str("log.format"))
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		add(l.errf("log.format", "invalid value %q (want text or json)", c.LogFormat))
+	}
+	c.Kubeconfig = l.str("kube.kubeconfig")
+	c.Context = l.str("kube.context")
+	c.Namespaces = l.list("watch.namespaces")
+	c.ExcludeNamespaces = l.list("watch.exclude-namespaces")
+	for _, g := range c.ExcludeNamespaces {
+		if _, err := path.Match(g, ""); err != nil {
+			add(l.errf("watch.exclude-namespaces", "bad glob %q", g))
+		}
+	}
+	sel, err := labels.Parse(l.str("watch.selector"))
+	if err != nil {
+		add(l.errf("watch.selector", "invalid label selector: %v", err))
+	}
+	c.Selector = sel
+
+	c.Analyze.TrustedRegistries = l.list("analyze.trusted-registries")
+	c.Analyze.TrustedDownloadHosts = l.list("analyze.trusted-download-hosts")
+	c.Analyze.DisabledRules = l.list("analyze.disabled-rules")
+	if v := l.str("analyze.pss-version"); v != "latest" {
+		c.Analyze.PSSVersion = v
+	}
+	add(l.severityOverrides(c))
+	add(l.exceptions(c))
+	if len(errs) == 0 {
+		if _, err := analyze.New(c.Analyze); err != nil {
+			add(l.errf("analyze", "%v", firstLine(err)))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs[0]
+	}
+	for _, k := range keys {
+		c.effective = append(c.effective, effectiveValue{key: k.name, source: l.source(k), value: l.v.Get(k.name)})
+	}
+	return c, nil
+}
+
+func firstLine(err error) string {
+	s, _, _ := strings.Cut(err.Error(), "\n")
+	return s
+}
+
+func (l *loader) severityOverrides(c *Config) error {
+	raw := l.v.Get("analyze.severity-overrides")
+	m, ok := raw.(map[string]any)
+	if !ok {
+		if sm, ok2 := raw.(map[string]string); ok2 && len(sm) == 0 {
+			return nil
+		}
+		return l.errf("analyze.severity-overrides", "want a map of rule ID to severity")
+	}
+	if len(m) == 0 {
+		return nil
+	}
+	c.Analyze.SeverityOverrides = map[string]analyze.Severity{}
+	for id, v := range m {
+		sev, err := analyze.ParseSeverity(fmt.Sprint(v))
+		if err != nil {
+			return l.errf("analyze.severity-overrides."+id, "%v", err)
+		}
+		// viper lower-cases map keys; rule IDs are upper case.
+		c.Analyze.SeverityOverrides[strings.ToUpper(id)] = sev
+	}
+	return nil
+}
+
+// exceptionSpec is the file form of one analyze.exceptions entry.
+type exceptionSpec struct {
+	Namespace string   `json:"namespace"`
+	Name      string   `json:"name"`
+	Labels    string   `json:"labels"`
+	Image     string   `json:"image"`
+	Rules     []string `json:"rules"`
+	Reason    string   `json:"reason"`
+	Expires   string   `json:"expires"`
+}
+
+func (l *loader) exceptions(c *Config) error {
+	raw := l.v.Get("analyze.exceptions")
+	list, ok := raw.([]any)
+	if !ok {
+		return l.errf("analyze.exceptions", "want a list of exceptions")
+	}
+	for i, item := range list {
+		js, err := json.Marshal(item)
+		if err != nil {
+			return l.errf(fmt.Sprintf("analyze.exceptions[%d]", i), "%v", err)
+		}
+		var spec exceptionSpec
+		dec := json.NewDecoder(bytes.NewReader(js))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&spec); err != nil {
+			return l.errf(fmt.Sprintf("analyze.exceptions[%d]", i), "%v", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		e := analyze.Exception{Namespace: spec.Namespace, Image: spec.Image, Rules: spec.Rules, Reason: spec.Reason}
+		if spec.Name != "" {
+			re, err := regexp.Compile("^(?:" + spec.Name + ")$")
+			if err != nil {
+				return l.errf(fmt.Sprintf("analyze.exceptions[%d].name", i), "invalid regexp: %v", err)
+			}
+			e.Name = re
+		}
+		if spec.Labels != "" {
+			sel, err := labels.Parse(spec.Labels)
+			if err != nil {
+				return l.errf(fmt.Sprintf("analyze.exceptions[%d].labels", i), "invalid selector: %v", err)
+			}
+			e.Labels = sel
+		}
+		if spec.Expires != "" {
+			t, err := time.Parse(time.DateOnly, spec.Expires)
+			if err != nil {
+				t, err = time.Parse(time.RFC3339, spec.Expires)
+			}
+			if err != nil {
+				return l.errf(fmt.Sprintf("analyze.exceptions[%d].expires", i), "want YYYY-MM-DD or RFC 3339, got %q", spec.Expires)
+			}
+			e.Expires = t
+		}
+		for j, id := range e.Rules {
+			e.Rules[j] = strings.ToUpper(id)
+		}
+		c.Analyze.Exceptions = append(c.Analyze.Exceptions, e)
+	}
+	return nil
+}
+
+// logEffective logs every key's value and source at debug level, secrets masked.
+func (c *Config) logEffective(log *slog.Logger) {
+	for _, e := range c.effective {
+		v := e.value
+		if k, _ := keyByName(e.key); k.secret && fmt.Sprint(v) != "" {
+			v = "***"
+		}
+		log.Debug("config", "key", e.key, "value", v, "source", e.source)
+	}
+}
+
+var errNoClusterConfig = errors.New("no cluster configuration found: pass --kubeconfig or --context, set KUBECONFIG, or run inside a cluster")

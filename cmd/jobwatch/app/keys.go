@@ -1,0 +1,86 @@
+package app
+
+import (
+	"strings"
+
+	"github.com/jobwatch/jobwatch/pkg/analyze"
+)
+
+// keyKind is how a key's value is parsed.
+type keyKind int
+
+const (
+	kindString keyKind = iota
+	kindList           // comma-separated in env, repeatable flag, YAML list in the file
+	kindBool
+	kindObject // structured value, configuration file only
+)
+
+// key is one configuration key. The table below is the single source of
+// flags, environment variables, defaults and the README table.
+type key struct {
+	name     string // dotted, e.g. "log.level"
+	flag     string // flag name, "" for file-only keys
+	short    string
+	kind     keyKind
+	def      any
+	usage    string
+	secret   bool
+	commands []string // commands that take the flag; nil means global (persistent)
+}
+
+// env is the key's environment variable.
+func (k key) env() string {
+	return envPrefix + "_" + strings.ToUpper(strings.NewReplacer(".", "_", "-", "_").Replace(k.name))
+}
+
+const envPrefix = "JOBWATCH"
+
+// Non-configuration environment variables that share the prefix.
+var reservedEnv = map[string]string{
+	"JOBWATCH_CONFIG":           "path of the configuration file (like --config)",
+	"JOBWATCH_CONTROLPLANE_DIR": "where tests and the demo cache the control-plane binaries",
+}
+
+var scanAndRun = []string{"run", "scan"}
+var analyzers = []string{"run", "scan", "check"}
+
+var keys = []key{
+	{name: "log.level", flag: "log-level", kind: kindString, def: "info", usage: "log level: debug, info, warn or error"},
+	{name: "log.format", flag: "log-format", kind: kindString, def: "text", usage: "log format on stderr: text or json"},
+	{name: "kube.kubeconfig", flag: "kubeconfig", kind: kindString, def: "", usage: "kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)", commands: scanAndRun},
+	{name: "kube.context", flag: "context", kind: kindString, def: "", usage: "kubeconfig context to use", commands: scanAndRun},
+	{name: "watch.namespaces", flag: "namespace", short: "n", kind: kindList, def: []string{}, usage: "namespaces to watch (repeatable; default all)", commands: scanAndRun},
+	{name: "watch.exclude-namespaces", flag: "exclude-namespace", kind: kindList, def: []string{}, usage: "namespaces to ignore, globs allowed (repeatable)", commands: scanAndRun},
+	{name: "watch.selector", flag: "selector", short: "l", kind: kindString, def: "", usage: "label selector for Jobs and CronJobs", commands: scanAndRun},
+	{name: "analyze.trusted-registries", flag: "trusted-registry", kind: kindList, def: analyze.DefaultTrustedRegistries, usage: "registries images may come from (globs); others are JW-IMG-004", commands: analyzers},
+	{name: "analyze.trusted-download-hosts", flag: "trusted-download-host", kind: kindList, def: analyze.DefaultTrustedDownloadHosts, usage: "hosts whose installers are well known: fetch-and-run from them is only low", commands: analyzers},
+	{name: "analyze.disabled-rules", flag: "disable-rule", kind: kindList, def: []string{}, usage: "rule IDs never reported (repeatable)", commands: analyzers},
+	{name: "analyze.pss-version", flag: "pss-version", kind: kindString, def: "latest", usage: "Pod Security Standards version evaluated: latest or v1.N", commands: analyzers},
+	{name: "analyze.severity-overrides", kind: kindObject, def: map[string]string{}, usage: "map of rule ID to severity (file only)"},
+	{name: "analyze.exceptions", kind: kindObject, def: []any{}, usage: "list of {namespace, name, labels, image, rules, reason, expires} (file only)"},
+}
+
+func keyByName(name string) (key, bool) {
+	for _, k := range keys {
+		if k.name == name {
+			return k, true
+		}
+	}
+	return key{}, false
+}
+
+func (k key) forCommand(cmd string) bool {
+	if k.flag == "" {
+		return false
+	}
+	if k.commands == nil {
+		return true
+	}
+	for _, c := range k.commands {
+		if c == cmd {
+			return true
+		}
+	}
+	return false
+}
