@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"reflect"
 	"strings"
 
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"sigs.k8s.io/yaml"
 )
@@ -139,6 +141,7 @@ func decodeJSON(js []byte, index, item int) ([]Document, error) {
 		if err := json.Unmarshal(js, &j); err != nil {
 			return nil, &DecodeError{Index: index, Item: item, Err: fmt.Errorf("Job %s: %w", tm.Metadata.Name, err)}
 		}
+		defaultVolumes(&j.Spec.Template.Spec)
 		o := FromJob(&j)
 		doc.Object = &o
 	case KindCronJob:
@@ -146,8 +149,19 @@ func decodeJSON(js []byte, index, item int) ([]Document, error) {
 		if err := json.Unmarshal(js, &c); err != nil {
 			return nil, &DecodeError{Index: index, Item: item, Err: fmt.Errorf("CronJob %s: %w", tm.Metadata.Name, err)}
 		}
+		defaultVolumes(&c.Spec.JobTemplate.Spec.Template.Spec)
 		o := FromCronJob(&c)
 		doc.Object = &o
 	}
 	return []Document{doc}, nil
+}
+
+// defaultVolumes applies the one API-server default that changes what the
+// rules see: a volume written without a source is stored as an emptyDir.
+func defaultVolumes(spec *corev1.PodSpec) {
+	for i := range spec.Volumes {
+		if reflect.ValueOf(spec.Volumes[i].VolumeSource).IsZero() {
+			spec.Volumes[i].EmptyDir = &corev1.EmptyDirVolumeSource{}
+		}
+	}
 }

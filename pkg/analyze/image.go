@@ -165,10 +165,9 @@ func damerau(a, b string, max int) int {
 }
 
 // homoglyph folds look-alike spellings (rn→m, 0→o, 1→l, vv→w).
-func homoglyph(s string) string {
-	r := strings.NewReplacer("rn", "m", "0", "o", "1", "l", "vv", "w", "-", "", "_", "")
-	return r.Replace(s)
-}
+func homoglyph(s string) string { return homoglyphs.Replace(s) }
+
+var homoglyphs = strings.NewReplacer("rn", "m", "0", "o", "1", "l", "vv", "w", "-", "", "_", "")
 
 // typosquat returns what an image imitates, or "".
 func typosquat(r imageRef) string {

@@ -29,13 +29,21 @@ func evidenceFor(origin, what, raw string) string {
 	case strings.HasPrefix(origin, "env "):
 		return fmt.Sprintf("%s in the value of %s (value redacted)", what, origin)
 	case origin == "decoded":
-		return what + ": (decoded base64) " + clip(Redact(raw), 160)
+		return what + ": (decoded base64) " + clip(Redact(prefix(raw, 1000)), 160)
 	default:
 		if raw == "" {
 			return what
 		}
-		return what + ": " + clip(Redact(raw), 160)
+		return what + ": " + clip(Redact(prefix(raw, 1000)), 160)
 	}
+}
+
+// prefix bounds the text redaction has to scan; evidence shows far less.
+func prefix(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
 }
 
 func clip(s string, n int) string {
@@ -436,28 +444,84 @@ var minerBinaries = map[string]bool{
 
 var (
 	stratumRe = regexp.MustCompile(`(?i)stratum\d?\+(tcp|ssl|tls)://`)
-	poolRe    = regexp.MustCompile(`(?i)\b(supportxmr|minexmr|moneroocean|nanopool|f2pool|2miners|hashvault|c3pool|minergate|herominers|nicehash|unmineable|xmrpool|dwarfpool|ethermine|monerohash|xmrfast|hashcity|prohashing|zpool|mining-dutch|woolypooly|kryptex|dero\.rabidmining|pool\.hashvault|xmr\.pool|miningocean|p2pool|rplant|zergpool|viabtc|antpool|poolin)\b`)
 	moneroRe  = regexp.MustCompile(`\b[48][0-9AB][1-9A-HJ-NP-Za-km-z]{93}\b`)
 	deroRe    = regexp.MustCompile(`\bdero1q[0-9a-z]{50,}\b`)
 )
 
-// miningSignal names the strongest mining indicator in text, or "".
+// poolToken returns the first host label of lower that names a mining pool.
+func poolToken(lower string) string {
+	start := -1
+	for i := 0; i <= len(lower); i++ {
+		var c byte
+		if i < len(lower) {
+			c = lower[i]
+		}
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' {
+			if start < 0 {
+				start = i
+			}
+			continue
+		}
+		if start >= 0 {
+			if poolSet[lower[start:i]] {
+				return lower[start:i]
+			}
+			start = -1
+		}
+	}
+	return ""
+}
+
+var poolSet = func() map[string]bool {
+	m := map[string]bool{}
+	for _, p := range poolNames {
+		m[p] = true
+	}
+	return m
+}()
+
+var poolNames = []string{"supportxmr", "minexmr", "moneroocean", "nanopool", "f2pool", "2miners", "hashvault", "c3pool",
+	"minergate", "herominers", "nicehash", "unmineable", "xmrpool", "dwarfpool", "ethermine", "monerohash", "xmrfast",
+	"hashcity", "prohashing", "zpool", "mining-dutch", "woolypooly", "kryptex", "rabidmining", "miningocean", "p2pool",
+	"rplant", "zergpool", "viabtc", "antpool", "poolin"}
+
+var minerFlags = []string{"--donate-level", "--randomx", "--daemon-rpc-address", "--mining-threads", "--cpu-max-threads-hint",
+	"-a rx/0", "--algo=rx/0", "--coin=monero", "--coin monero", "cryptonight"}
+
+// miningSignal names the strongest mining indicator in text, or "". Cheap
+// substring tests guard the regular expressions (this runs on every word).
 func miningSignal(text string, args []string) string {
-	switch {
-	case stratumRe.MatchString(text):
+	lower := strings.ToLower(text)
+	if strings.Contains(lower, "stratum") && stratumRe.MatchString(text) {
 		return "stratum mining-pool URL"
-	case poolRe.MatchString(text) && (strings.Contains(text, ":") || hasFlag(args, "-o", "--url", "-u", "--user")):
-		return "known mining pool " + poolRe.FindString(text)
-	case moneroRe.MatchString(text):
+	}
+	if p := poolToken(lower); p != "" && (strings.Contains(text, ":") || hasFlag(args, "-o", "--url", "-u", "--user")) {
+		return "known mining pool " + p
+	}
+	if longestBase58Run(text) >= 95 && moneroRe.MatchString(text) {
 		return "Monero wallet address"
-	case deroRe.MatchString(text):
+	}
+	if strings.Contains(text, "dero1q") && deroRe.MatchString(text) {
 		return "Dero wallet address"
 	}
-	lower := strings.ToLower(text)
-	for _, f := range []string{"--donate-level", "--randomx", "--daemon-rpc-address", "--mining-threads", "--cpu-max-threads-hint", "-a rx/0", "--algo=rx/0", "--coin=monero", "--coin monero", "cryptonight"} {
+	for _, f := range minerFlags {
 		if strings.Contains(lower, f) {
 			return "miner option " + f
 		}
 	}
 	return ""
+}
+
+func longestBase58Run(s string) int {
+	best, cur := 0, 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' {
+			cur++
+			best = max(best, cur)
+		} else {
+			cur = 0
+		}
+	}
+	return best
 }

@@ -79,6 +79,9 @@ func checkHostEscape(s *subject) []hit {
 			}
 			n := cmdBase(c.args[0])
 			joined := strings.Join(c.args, " ")
+			for _, r := range c.redirs {
+				joined += " " + r.target
+			}
 			switch {
 			case n == "nsenter" && (hasFlag(c.args, "-t", "--target") && targetsPID1(c.args) || hasFlag(c.args, "-t1", "--target=1")):
 				hits = append(hits, scriptHit(sc, "nsenter into the host's PID 1 namespaces", c.raw, 0))
@@ -172,26 +175,30 @@ func checkCredentialTheft(s *subject) []hit {
 			}
 			joined := c.raw
 			if len(c.args) > 0 {
-				joined = strings.Join(c.args, " ") + " " + c.raw
+				joined = strings.Join(c.args, " ") + " " + c.raw + " " + s.hostPaths(sc.container, c.args)
 			}
+			mayMeta := strings.Contains(joined, "169.254.") || strings.Contains(joined, "metadata") || strings.Contains(joined, "100.100.100.200") || strings.Contains(joined, "fd00:ec2")
+			mayPKI := strings.Contains(joined, "/etc/kubernetes") || strings.Contains(joined, "/var/lib/kubelet") || strings.Contains(joined, "etcd")
+			mayUser := strings.Contains(joined, ".aws") || strings.Contains(joined, ".docker") || strings.Contains(joined, ".kube") || strings.Contains(joined, ".ssh") ||
+				strings.Contains(joined, "shadow") || strings.Contains(joined, "gcloud") || strings.Contains(joined, ".azure")
 			switch {
-			case metadataRe.MatchString(joined):
+			case mayMeta && metadataRe.MatchString(joined):
 				sev := SeverityMedium
 				if metaCredRe.MatchString(joined) {
 					sev = SeverityHigh
 				}
 				hits = append(hits, scriptHit(sc, "cloud instance-metadata credentials", c.raw, sev))
 				continue
-			case pkiRe.MatchString(joined) && len(c.args) > 0 && copiesFiles(c.args):
+			case mayPKI && len(c.args) > 0 && copiesFiles(c.args) && pkiRe.MatchString(joined):
 				// etcdctl --cert /etc/kubernetes/pki/… uses a credential;
 				// cat, cp, tar, base64 or an upload take it away.
 				hits = append(hits, scriptHit(sc, "copies node or control-plane credentials "+pkiRe.FindString(joined), c.raw, 0))
 				continue
-			case userCredRe.MatchString(joined) && len(c.args) > 0 && (readsFiles(c.args) || isDownloader(c.args)):
+			case mayUser && len(c.args) > 0 && (readsFiles(c.args) || isDownloader(c.args)) && userCredRe.MatchString(joined):
 				hits = append(hits, scriptHit(sc, "reads stored credentials "+userCredRe.FindString(joined), c.raw, SeverityMedium))
 				continue
 			}
-			if saTokenRe.MatchString(joined) && tokenRead < 0 {
+			if tokenRead < 0 && strings.Contains(joined, "serviceaccount") && saTokenRe.MatchString(joined) {
 				tokenRead = i
 			}
 			if isDownloader(c.args) || len(c.args) > 0 && (cmdBase(c.args[0]) == "nc" || cmdBase(c.args[0]) == "ncat") {
@@ -217,6 +224,20 @@ func checkCredentialTheft(s *subject) []hit {
 		}
 	}
 	return hits
+}
+
+// hostPaths maps the absolute-path arguments of a command through the
+// container's hostPath mounts, so /k/pki is seen as /etc/kubernetes/pki.
+func (s *subject) hostPaths(containerName string, args []string) string {
+	var out []string
+	for _, a := range args[1:] {
+		if strings.HasPrefix(a, "/") {
+			if hp, ok := s.hostPathFor(containerName, a); ok {
+				out = append(out, hp)
+			}
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 func readsFiles(args []string) bool {
@@ -263,7 +284,8 @@ func checkClusterAbuse(s *subject) []hit {
 			}
 			if isDownloader(c.args) {
 				joined := strings.Join(c.args, " ")
-				if why := apiAbuse(joined); why != "" && (isAPIServerURL(downloadTarget(c.args)) || strings.Contains(joined, "/apis/") || strings.Contains(joined, "/api/v1/")) {
+				u := downloadTarget(c.args)
+				if why := apiAbuse(u, joined); why != "" && (isAPIServerURL(u) || strings.Contains(u, "/apis/") || strings.Contains(u, "/api/v1/")) {
 					hits = append(hits, scriptHit(sc, why, c.raw, 0))
 				}
 			}
@@ -327,17 +349,18 @@ func kubectlAbuse(args []string) (string, Severity) {
 	return "", 0
 }
 
-func apiAbuse(joined string) string {
+func apiAbuse(url, joined string) string {
 	l := strings.ToLower(joined)
+	u := strings.ToLower(url)
 	post := strings.Contains(l, "-x post") || strings.Contains(l, "--request post") || strings.Contains(l, "-xpost") || strings.Contains(l, " -d ") || strings.Contains(l, "--data")
 	switch {
-	case strings.Contains(l, "clusterrolebindings") && post, strings.Contains(l, "/rolebindings") && post:
+	case strings.Contains(u, "clusterrolebindings") && post, strings.Contains(u, "/rolebindings") && post:
 		return "API call creating a role binding"
-	case strings.Contains(l, "/secrets"):
+	case strings.Contains(u, "/secrets"):
 		return "API call reading Secrets"
-	case strings.Contains(l, "webhookconfigurations") && post:
+	case strings.Contains(u, "webhookconfigurations") && post:
 		return "API call registering an admission webhook"
-	case strings.Contains(l, "/token") && strings.Contains(l, "serviceaccounts") && post:
+	case strings.Contains(u, "/token") && strings.Contains(u, "serviceaccounts") && post:
 		return "API call minting a service-account token"
 	}
 	return ""

@@ -5,6 +5,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 
 	"mvdan.cc/sh/v3/syntax"
 )
@@ -97,6 +98,10 @@ func unwrap(args []string) []string {
 	return args
 }
 
+var parserPool = sync.Pool{New: func() any {
+	return syntax.NewParser(syntax.Variant(syntax.LangBash), syntax.KeepComments(false))
+}}
+
 // parseScript parses src as a bash program. It never fails: text the parser
 // rejects is split into commands by a simple tokenizer instead.
 func parseScript(src string, positional ...string) *script {
@@ -104,7 +109,9 @@ func parseScript(src string, positional ...string) *script {
 		src = src[:maxScriptBytes]
 	}
 	s := &script{src: src}
-	f, err := syntax.NewParser(syntax.Variant(syntax.LangBash), syntax.KeepComments(false)).Parse(strings.NewReader(src), "")
+	p := parserPool.Get().(*syntax.Parser)
+	f, err := p.Parse(strings.NewReader(src), "")
+	parserPool.Put(p)
 	if err == nil {
 		b := &builder{s: s, vars: map[string]string{}, varsObf: map[string]bool{}}
 		for i, p := range positional {
@@ -158,7 +165,9 @@ func (b *builder) stmt(st *syntax.Stmt, parent, pipeFrom int) int {
 			}
 			if a.Value != nil {
 				v, obf := b.word(a.Value, idx)
-				if a.Name != nil && len(c.Args) == 0 && len(v) < 4096 {
+				// Only literal values are substituted later: a value from
+				// $(…) stays "$NAME" so taint tracking can follow it.
+				if a.Name != nil && len(c.Args) == 0 && len(v) < 4096 && !strings.Contains(v, "$(") && !strings.Contains(v, "<(") {
 					b.vars[a.Name.Value], b.varsObf[a.Name.Value] = v, obf
 				}
 			}

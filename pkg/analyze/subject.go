@@ -202,6 +202,10 @@ func (s *subject) addNested(sc *script, depth int) {
 			if j := interpCodeArg(args); j >= 0 {
 				s.addCode(interpreters[interpName(name)], args[j], sc.path, sc.container, sc.origin)
 			}
+		default:
+			if sub := subCommand(args); len(sub) > 0 && depth < maxScriptDepth {
+				s.addWords(sub, sc.path, sc.container, sc.origin, depth+1)
+			}
 		}
 		for _, w := range args[1:] {
 			if blob := base64Payload(w); blob != "" {
@@ -209,6 +213,60 @@ func (s *subject) addNested(sc *script, depth int) {
 			}
 		}
 	}
+}
+
+// addWords treats an argv found inside a script (nsenter … -- sh -c '…')
+// like a container's command line.
+func (s *subject) addWords(words []string, path, containerName, origin string, depth int) {
+	name := cmdBase(words[0])
+	if isShell(name) {
+		if i := shellScriptArg(words); i >= 0 {
+			s.addScript(words[i], path, containerName, origin, depth, words[i+1:]...)
+			return
+		}
+	}
+	if isInterpreter(name) {
+		if i := interpCodeArg(words); i >= 0 {
+			s.addCode(interpreters[interpName(name)], words[i], path, containerName, origin)
+			return
+		}
+	}
+	raw := strings.Join(words, " ")
+	sc := &script{src: raw, path: path, container: containerName, origin: origin, parsedOK: true,
+		cmds: []shellCmd{{args: unwrap(words), raw: raw, pipeFrom: -1, parent: -1}}}
+	s.scripts = append(s.scripts, sc)
+	s.addNested(sc, depth)
+}
+
+// subCommand returns the command another command runs: what follows "--",
+// the command of chroot DIR CMD, or of nsenter/unshare/setpriv after their
+// options.
+func subCommand(args []string) []string {
+	for i, a := range args[1:] {
+		if a == "--" {
+			if i+2 < len(args) {
+				return args[i+2:]
+			}
+			return nil
+		}
+	}
+	switch cmdBase(args[0]) {
+	case "chroot":
+		if len(args) > 2 && !strings.HasPrefix(args[1], "-") {
+			return args[2:]
+		}
+	case "nsenter", "unshare", "setpriv", "capsh":
+		for i := 1; i < len(args); i++ {
+			a := args[i]
+			if !strings.HasPrefix(a, "-") {
+				return args[i:]
+			}
+			if (a == "-t" || a == "--target" || a == "-S" || a == "-G") && i+1 < len(args) {
+				i++
+			}
+		}
+	}
+	return nil
 }
 
 func originDecoded(o string) string {

@@ -284,18 +284,41 @@ func (a *Analyzer) classifyHost(host string) hostClass {
 	return hostExternal
 }
 
-var ipv4Re = regexp.MustCompile(`\b(\d{1,3}(?:\.\d{1,3}){3})(?::(\d{2,5}))?\b`)
-
-// publicIPsIn returns public IPv4 literals (with optional :port) in s.
+// publicIPsIn returns public IPv4 literals (with optional :port) in s,
+// found by a scan rather than a regular expression (it runs on every word).
 func publicIPsIn(s string) []string {
 	var out []string
-	for _, m := range ipv4Re.FindAllStringSubmatch(s, -1) {
-		ip := net.ParseIP(m[1])
-		if ip == nil || !isPublicIP(ip) {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' || i > 0 && (s[i-1] >= '0' && s[i-1] <= '9' || s[i-1] == '.') {
 			continue
 		}
-		// Version-looking strings (1.2.3.4 in "v1.2.3.4") are not addresses.
-		out = append(out, m[0])
+		j, dots := i, 0
+		for j < len(s) && (s[j] >= '0' && s[j] <= '9' || s[j] == '.') {
+			if s[j] == '.' {
+				dots++
+			}
+			j++
+		}
+		cand := strings.TrimSuffix(s[i:j], ".")
+		if dots < 3 || strings.Count(cand, ".") != 3 {
+			i = j
+			continue
+		}
+		ip := net.ParseIP(cand)
+		if ip != nil && isPublicIP(ip) {
+			end := i + len(cand)
+			if end < len(s) && s[end] == ':' {
+				k := end + 1
+				for k < len(s) && s[k] >= '0' && s[k] <= '9' {
+					k++
+				}
+				if k > end+1 {
+					cand = s[i:k]
+				}
+			}
+			out = append(out, cand)
+		}
+		i = j
 	}
 	return out
 }
@@ -314,18 +337,35 @@ func hasFlag(args []string, flags ...string) bool {
 }
 
 // flagValue returns the value of the first of flags (-o FILE, -oFILE,
-// --output=FILE).
+// -so FILE, -qO-, --output=FILE).
 func flagValue(args []string, flags ...string) (string, bool) {
 	for i := 1; i < len(args); i++ {
+		a := args[i]
 		for _, f := range flags {
-			if args[i] == f && i+1 < len(args) {
+			if a == f && i+1 < len(args) {
 				return args[i+1], true
 			}
-			if strings.HasPrefix(f, "--") && strings.HasPrefix(args[i], f+"=") {
-				return args[i][len(f)+1:], true
+			if strings.HasPrefix(f, "--") {
+				if strings.HasPrefix(a, f+"=") {
+					return a[len(f)+1:], true
+				}
+				continue
 			}
-			if len(f) == 2 && !strings.HasPrefix(f, "--") && strings.HasPrefix(args[i], f) && len(args[i]) > 2 && !strings.HasPrefix(args[i], "--") {
-				return args[i][2:], true
+			// A cluster of single-letter flags ending in, or followed by
+			// the value of, this one.
+			if len(f) != 2 || len(a) < 2 || a[0] != '-' || a[1] == '-' {
+				continue
+			}
+			k := strings.IndexByte(a[1:], f[1])
+			if k < 0 || strings.IndexFunc(a[1:1+k], func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') }) >= 0 {
+				continue
+			}
+			rest := a[2+k:]
+			if rest != "" {
+				return rest, true
+			}
+			if i+1 < len(args) {
+				return args[i+1], true
 			}
 		}
 	}

@@ -198,6 +198,7 @@ func (c *Cluster) StartAPIServer(ctx context.Context) error {
 		"--service-account-key-file=" + filepath.Join(c.dir, "sa.key"),
 		"--service-account-signing-key-file=" + filepath.Join(c.dir, "sa.key"),
 		"--enable-priority-and-fairness=false",
+		"--endpoint-reconciler-type=none", // loopback advertise address is not allowed for the kubernetes Service endpoints
 		"--profiling=false",
 		"--v=1",
 	}

@@ -70,6 +70,8 @@ type loader struct {
 
 // loadConfig merges defaults < file < env < flags with viper, rejects
 // unknown keys (file and env) and invalid values, and returns typed options.
+// environ must be the process environment (viper reads the variables
+// itself); it is scanned for unknown JOBWATCH_ variables.
 func loadConfig(file string, flags *pflag.FlagSet, environ []string) (*Config, error) {
 	l := &loader{v: viper.New(), flags: flags, file: file, fileKeys: map[string]bool{}, environ: environ}
 	l.v.SetEnvPrefix(envPrefix)
@@ -141,6 +143,7 @@ func (l *loader) walk(prefix string, tree map[string]any) error {
 			}
 			continue
 		}
+		full = firstLeaf(full, tree[name])
 		msg := "unknown key"
 		if s := suggest(full); s != "" {
 			msg += fmt.Sprintf(" (did you mean %s?)", s)
@@ -148,6 +151,23 @@ func (l *loader) walk(prefix string, tree map[string]any) error {
 		return &ConfigError{Key: full, Source: "file " + l.file, Msg: msg}
 	}
 	return nil
+}
+
+// firstLeaf extends a path into a map to its first leaf, so an unknown
+// section is reported by the full key that was written (notify.webhok.url).
+func firstLeaf(path string, v any) string {
+	for {
+		m, ok := v.(map[string]any)
+		if !ok || len(m) == 0 {
+			return path
+		}
+		names := make([]string, 0, len(m))
+		for k := range m {
+			names = append(names, k)
+		}
+		sort.Strings(names)
+		path, v = path+"."+names[0], m[names[0]]
+	}
 }
 
 func isSection(prefix string) bool {
