@@ -10,6 +10,7 @@ import (
 	"path"
 	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -34,6 +35,17 @@ type Config struct {
 	Selector          labels.Selector
 
 	Analyze analyze.Options
+
+	MinSeverity    analyze.Severity
+	AlertOnDelete  bool
+	ReportExisting bool
+	Workers        int
+	State          string
+	ClusterName    string
+	Stdout         bool
+	StdoutFormat   string
+	HealthAddr     string
+	MetricsAddr    string
 
 	// effective holds every key's value and source for the debug log.
 	effective []effectiveValue
@@ -284,6 +296,23 @@ func (l *loader) list(name string) []string {
 	return out
 }
 
+// boolean reads a bool key; strings from env must parse as a bool.
+func (l *loader) boolean(name string, add func(error)) bool {
+	switch v := l.v.Get(name).(type) {
+	case bool:
+		return v
+	case string:
+		b, err := strconv.ParseBool(strings.TrimSpace(v))
+		if err != nil {
+			add(l.errf(name, "invalid value %q (want true or false)", v))
+		}
+		return b
+	default:
+		add(l.errf(name, "invalid value %v (want true or false)", v))
+		return false
+	}
+}
+
 func (l *loader) build() (*Config, error) {
 	c := &Config{}
 	var errs []error
@@ -323,6 +352,27 @@ func (l *loader) build() (*Config, error) {
 		add(l.errf("watch.selector", "invalid label selector: %v", err))
 	}
 	c.Selector = sel
+
+	if sev, err := analyze.ParseSeverity(l.str("watch.min-severity")); err != nil || sev == analyze.SeverityNone {
+		add(l.errf("watch.min-severity", "invalid value %q (want low, medium, high or critical)", l.str("watch.min-severity")))
+	} else {
+		c.MinSeverity = sev
+	}
+	c.AlertOnDelete = l.boolean("watch.alert-on-delete", add)
+	c.ReportExisting = l.boolean("watch.report-existing", add)
+	if n, err := strconv.Atoi(l.str("watch.workers")); err != nil || n < 1 || n > 64 {
+		add(l.errf("watch.workers", "invalid value %q (want 1 to 64)", l.str("watch.workers")))
+	} else {
+		c.Workers = n
+	}
+	c.State = l.str("watch.state")
+	c.ClusterName = l.str("watch.cluster-name")
+	c.Stdout = l.boolean("notify.stdout", add)
+	c.StdoutFormat = strings.ToLower(l.str("notify.stdout-format"))
+	if c.StdoutFormat != "auto" && c.StdoutFormat != "json" && c.StdoutFormat != "text" {
+		add(l.errf("notify.stdout-format", "invalid value %q (want auto, json or text)", c.StdoutFormat))
+	}
+	c.HealthAddr, c.MetricsAddr = l.str("server.health-addr"), l.str("server.metrics-addr")
 
 	c.Analyze.TrustedRegistries = l.list("analyze.trusted-registries")
 	c.Analyze.TrustedDownloadHosts = l.list("analyze.trusted-download-hosts")

@@ -3,18 +3,27 @@ package app
 import (
 	"fmt"
 	"os"
+	"strings"
 
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
-	// Auth plugins a laptop kubeconfig may name (OIDC; exec plugins are built in).
+	// Auth plugins a laptop kubeconfig may name (OIDC; exec plugins such as
+	// aws, gke-gcloud-auth-plugin and kubelogin are built into client-go).
 	_ "k8s.io/client-go/plugin/pkg/client/auth/oidc"
 )
 
-// restConfig resolves the cluster configuration: --kubeconfig, then
+// clusterConfig is a resolved connection.
+type clusterConfig struct {
+	rest      *rest.Config
+	inCluster bool
+	context   string // kubeconfig context in use ("" in-cluster)
+}
+
+// resolveCluster finds the cluster configuration: --kubeconfig, then
 // KUBECONFIG and ~/.kube/config, then in-cluster.
-func restConfig(cfg *Config) (*rest.Config, error) {
+func resolveCluster(cfg *Config) (*clusterConfig, error) {
 	rules := clientcmd.NewDefaultClientConfigLoadingRules()
 	if cfg.Kubeconfig != "" {
 		if _, err := os.Stat(cfg.Kubeconfig); err != nil {
@@ -33,20 +42,40 @@ func restConfig(cfg *Config) (*rest.Config, error) {
 		if err != nil {
 			return nil, errNoClusterConfig
 		}
-		return rc, nil
+		return &clusterConfig{rest: rc, inCluster: true}, nil
 	}
 	rc, err := kc.ClientConfig()
 	if err != nil {
 		return nil, fmt.Errorf("kubeconfig: %w", err)
 	}
-	return rc, nil
+	ctxName := cfg.Context
+	if ctxName == "" {
+		ctxName = raw.CurrentContext
+	}
+	return &clusterConfig{rest: rc, context: ctxName}, nil
 }
 
 func newClient(cfg *Config) (kubernetes.Interface, error) {
-	rc, err := restConfig(cfg)
+	cc, err := resolveCluster(cfg)
 	if err != nil {
 		return nil, err
 	}
+	return clientFor(cc)
+}
+
+func clientFor(cc *clusterConfig) (kubernetes.Interface, error) {
+	rc := rest.CopyConfig(cc.rest)
 	rc.UserAgent = "jobwatch/" + version
 	return kubernetes.NewForConfig(rc)
+}
+
+// podNamespace is jobwatch's own namespace when running in a pod.
+func podNamespace() string {
+	if ns := os.Getenv("POD_NAMESPACE"); ns != "" {
+		return ns
+	}
+	if b, err := os.ReadFile("/var/run/secrets/kubernetes.io/serviceaccount/namespace"); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return "jobwatch"
 }

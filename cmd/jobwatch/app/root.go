@@ -38,10 +38,28 @@ type streams struct {
 	environ  []string
 }
 
-// Main runs jobwatch with args and returns the exit code.
+// Main runs jobwatch with args and returns the exit code. SIGINT or
+// SIGTERM cancels the command's context; a second one exits at once.
 func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		if _, ok := <-sigs; !ok {
+			return
+		}
+		cancel()
+		if _, ok := <-sigs; ok {
+			os.Exit(130)
+		}
+	}()
+	return MainContext(ctx, args, stdin, stdout, stderr)
+}
+
+// MainContext is Main with the caller's context (tests cancel it to stop run).
+func MainContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCommand(&streams{in: stdin, out: stdout, err: stderr, environ: os.Environ()})
 	root.SetArgs(args)
 	err := root.ExecuteContext(ctx)
@@ -94,7 +112,8 @@ func addKeyFlags(fs *pflag.FlagSet, cmd string) {
 		case kindList:
 			fs.StringSliceP(k.flag, k.short, nil, k.usage+" [env "+k.env()+"]")
 		case kindBool:
-			fs.BoolP(k.flag, k.short, false, k.usage+" [env "+k.env()+"]")
+			def, _ := k.def.(bool)
+			fs.BoolP(k.flag, k.short, def, k.usage+" [env "+k.env()+"]")
 		default:
 			fs.StringP(k.flag, k.short, "", k.usage+" [env "+k.env()+"]")
 		}

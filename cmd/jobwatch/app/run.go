@@ -1,33 +1,141 @@
 package app
 
 import (
+	"context"
+	"errors"
 	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"regexp"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/jobwatch/jobwatch/pkg/analyze"
+	"github.com/jobwatch/jobwatch/pkg/notify"
+	"github.com/jobwatch/jobwatch/pkg/watch"
 )
 
 func newRunCommand(s *streams, g *globalOptions) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "run",
-		Short: "Watch the cluster and notify (the live watcher arrives with the watch issue)",
-		Args:  cobra.NoArgs,
+		Short: "Watch Jobs and CronJobs and alert when one becomes dangerous",
+		Long: `run watches batch/v1 Jobs and CronJobs and raises an alert when an object is
+created at or above --min-severity, or a change makes it riskier (the alert
+carries the diff). Status updates, label and annotation churn and resyncs never
+alert; a CronJob's routine runs are silent. A checkpoint (--state) makes
+restarts neither replay old alerts nor miss changes made while jobwatch was down.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, log, err := setup(cmd, s, g)
 			if err != nil {
 				return err
 			}
-			client, err := newClient(cfg)
-			if err != nil {
+			if err := runWatch(cmd.Context(), s, cfg, log); err != nil {
 				return &codeError{code: exitError, err: err}
 			}
-			v, err := client.Discovery().ServerVersion()
-			if err != nil {
-				return &codeError{code: exitError, err: fmt.Errorf("cannot reach the API server: %w", err)}
-			}
-			log.Info("connected", "server", v.GitVersion)
-			return &codeError{code: exitError, err: fmt.Errorf("run: the live watcher is not part of this build yet; use `jobwatch scan` for a one-off pass")}
+			return nil
 		},
 	}
 	addKeyFlags(cmd.Flags(), "run")
 	return cmd
+}
+
+func runWatch(ctx context.Context, s *streams, cfg *Config, log *slog.Logger) error {
+	cc, err := resolveCluster(cfg)
+	if err != nil {
+		return err
+	}
+	client, err := clientFor(cc)
+	if err != nil {
+		return err
+	}
+	a, err := analyze.New(cfg.Analyze)
+	if err != nil {
+		return err
+	}
+	for _, w := range a.Warnings() {
+		log.Warn(w)
+	}
+	if !cfg.Stdout {
+		return errors.New("no alert sink enabled: set --stdout (more sinks arrive with the notify issue)")
+	}
+	format := cfg.StdoutFormat
+	if format == "auto" {
+		format = "json"
+		if f, ok := s.out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	sink, err := notify.NewStdout(s.out, format, format == "text")
+	if err != nil {
+		return err
+	}
+	stateSpec := cfg.State
+	if stateSpec == "" {
+		stateSpec = defaultState(cc)
+	}
+	store, err := watch.ParseStore(stateSpec, client)
+	if err != nil {
+		return err
+	}
+	cluster := cfg.ClusterName
+	if cluster == "" {
+		cluster = cc.context
+		if cc.inCluster {
+			cluster = "in-cluster"
+		}
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	ctrl, err := watch.New(client, a, sink, store, watch.Options{
+		Namespaces: cfg.Namespaces, ExcludeNamespaces: cfg.ExcludeNamespaces, Selector: cfg.Selector,
+		MinSeverity: cfg.MinSeverity, AlertOnDelete: cfg.AlertOnDelete, ReportExisting: cfg.ReportExisting,
+		Workers: cfg.Workers, Cluster: cluster,
+	}, log, reg)
+	if err != nil {
+		return err
+	}
+	stopHealth, err := serve(ctx, log, "health", cfg.HealthAddr, healthHandler(ctrl.Ready))
+	if err != nil {
+		return err
+	}
+	defer stopHealth()
+	stopMetrics, err := serve(ctx, log, "metrics", cfg.MetricsAddr, metricsHandler(reg))
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
+	log.Info("watching", "cluster", cluster, "namespaces", cfg.Namespaces, "state", store.String(), "minSeverity", cfg.MinSeverity.String())
+	if err := ctrl.Run(ctx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
+
+// defaultState: in-cluster a ConfigMap in jobwatch's namespace; on a laptop
+// a file under $XDG_STATE_HOME/jobwatch named after the context.
+func defaultState(cc *clusterConfig) string {
+	if cc.inCluster {
+		return fmt.Sprintf("configmap://%s/jobwatch-state", podNamespace())
+	}
+	dir := os.Getenv("XDG_STATE_HOME")
+	if dir == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = os.TempDir()
+		}
+		dir = filepath.Join(home, ".local", "state")
+	}
+	name := unsafeName.ReplaceAllString(cc.context, "_")
+	if name == "" {
+		name = "default"
+	}
+	return filepath.Join(dir, "jobwatch", name+".state")
 }
