@@ -218,4 +218,3 @@ func mustNotContain(t *testing.T, alerts []notify.Alert, secret string) {
 		t.Fatalf("alerts leak %q", secret)
 	}
 }
-
