@@ -60,3 +60,7 @@ quality: ## Precision and recall of `jobwatch check` on the fixture corpus
 .PHONY: clean
 clean: ## Remove build output
 	rm -rf $(BIN)
+
+.PHONY: demo
+demo: build controlplane ## Watch jobwatch catch a miner and a risky update on a local control plane
+	$(GO) run ./hack/demo
