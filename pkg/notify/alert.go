@@ -7,6 +7,8 @@ import (
 	"strings"
 	"time"
 
+	"k8s.io/apimachinery/pkg/types"
+
 	"github.com/jobwatch/jobwatch/pkg/analyze"
 )
 
@@ -53,6 +55,8 @@ type ObjectRef struct {
 	UID             string    `json:"uid"`
 	ResourceVersion string    `json:"resourceVersion,omitempty"`
 	Owner           *OwnerRef `json:"owner,omitempty"`
+	// Images are the container images of the pod template.
+	Images []string `json:"images,omitempty"`
 }
 
 // OwnerRef is the controlling owner (a Job's CronJob).
@@ -90,3 +94,5 @@ func AlertID(uid, fingerprint string, event Event, findings []analyze.Finding) s
 	h.Write([]byte(uid + "\x00" + fingerprint + "\x00" + string(event) + "\x00" + strings.Join(keys, "\x00")))
 	return hex.EncodeToString(h.Sum(nil))[:20]
 }
+
+func typesUID(s string) types.UID { return types.UID(s) }

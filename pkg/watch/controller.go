@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/time/rate"
 	batchv1 "k8s.io/api/batch/v1"
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/labels"
@@ -54,6 +55,20 @@ type Options struct {
 	// MaxRetries of a failing judgement (notifier errors) before it is
 	// dropped and counted. Default 10.
 	MaxRetries int
+	// Threads, when set, are persisted in the checkpoint (Slack threads).
+	Threads *notify.Threads
+	// DrainTimeout bounds how long shutdown waits for sinks to deliver
+	// what they accepted (the rest stays in the checkpoint). Default 10s.
+	DrainTimeout time.Duration
+}
+
+// PendingKeeper is a notifier that accepts alerts and delivers them later
+// (notify.Dispatcher): its undelivered alerts are kept in the checkpoint.
+type PendingKeeper interface {
+	Pending() map[string][]notify.Alert
+	PendingVersion() uint64
+	Restore(map[string][]notify.Alert)
+	Drain(context.Context)
 }
 
 // Key identifies an object in the work queue.
@@ -89,6 +104,8 @@ type Controller struct {
 
 	saveMu sync.Mutex
 	ready  atomic.Bool
+	// versions of the pending alerts and threads last saved
+	savedPending, savedThreads uint64
 }
 
 // New builds a controller. reg receives its metrics (nil for none).
@@ -109,6 +126,9 @@ func New(client kubernetes.Interface, a *analyze.Analyzer, n notify.Notifier, st
 	}
 	if opts.MaxRetries <= 0 {
 		opts.MaxRetries = 10
+	}
+	if opts.DrainTimeout <= 0 {
+		opts.DrainTimeout = 10 * time.Second
 	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -233,7 +253,19 @@ func (c *Controller) Run(ctx context.Context) error {
 			c.byKey[Key{e.Kind, e.Namespace, e.Name}] = uid
 		}
 	}
+	pending := c.state.Pending
 	c.mu.Unlock()
+	if c.opts.Threads != nil {
+		c.opts.Threads.Load(c.state.Threads)
+	}
+	if pk, ok := c.notifier.(PendingKeeper); ok && len(pending) > 0 {
+		n := 0
+		for _, as := range pending {
+			n += len(as)
+		}
+		c.log.Info("re-sending alerts left undelivered by the previous run", "alerts", n)
+		pk.Restore(pending)
+	}
 	c.log.Info("checkpoint loaded", "store", c.store.String(), "objects", len(c.state.Objects), "firstRun", c.firstRun)
 
 	for _, f := range c.factories {
@@ -273,6 +305,11 @@ func (c *Controller) Run(ctx context.Context) error {
 	c.ready.Store(false)
 	c.queue.ShutDownWithDrain()
 	wg.Wait()
+	if pk, ok := c.notifier.(PendingKeeper); ok {
+		drainCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), c.opts.DrainTimeout)
+		pk.Drain(drainCtx)
+		cancel()
+	}
 	saveCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	c.mu.Lock()
@@ -500,6 +537,9 @@ func (c *Controller) gone(ctx context.Context, k Key, uid string) error {
 		}
 		c.metrics.Alerts.WithLabelValues(string(notify.EventDeleted), "none").Inc()
 	}
+	if c.opts.Threads != nil {
+		c.opts.Threads.Forget(uid)
+	}
 	c.mu.Lock()
 	delete(c.state.Objects, uid)
 	delete(c.snapshots, uid)
@@ -561,6 +601,13 @@ func (c *Controller) alert(cur metav1.Object, obj analyze.Object, snap snapshot,
 			ResourceVersion: cur.GetResourceVersion(), Owner: owner},
 		Score: r.Score, Severity: r.Severity, Findings: r.Findings,
 	}
+	for _, cs := range [][]corev1.Container{obj.Template.Spec.InitContainers, obj.Template.Spec.Containers} {
+		for _, ct := range cs {
+			if !slices.Contains(a.Object.Images, ct.Image) {
+				a.Object.Images = append(a.Object.Images, ct.Image)
+			}
+		}
+	}
 	if mf := cur.GetManagedFields(); len(mf) > 0 {
 		act := &notify.Actor{Manager: mf[0].Manager, Operation: string(mf[0].Operation)}
 		if mf[0].Time != nil {
@@ -612,8 +659,16 @@ func (c *Controller) observeCaches() {
 func (c *Controller) saveIfDirty(ctx context.Context) error {
 	c.saveMu.Lock()
 	defer c.saveMu.Unlock()
+	pk, _ := c.notifier.(PendingKeeper)
+	var pendingV, threadsV uint64
+	if pk != nil {
+		pendingV = pk.PendingVersion()
+	}
+	if c.opts.Threads != nil {
+		threadsV = c.opts.Threads.Version()
+	}
 	c.mu.Lock()
-	if !c.dirty || c.state == nil {
+	if c.state == nil || !c.dirty && pendingV == c.savedPending && threadsV == c.savedThreads {
 		c.mu.Unlock()
 		return nil
 	}
@@ -624,6 +679,12 @@ func (c *Controller) saveIfDirty(ctx context.Context) error {
 	}
 	c.dirty = false
 	c.mu.Unlock()
+	if pk != nil {
+		snap.Pending = pk.Pending()
+	}
+	if c.opts.Threads != nil {
+		snap.Threads = c.opts.Threads.Snapshot()
+	}
 	if err := c.store.Save(ctx, snap); err != nil {
 		c.mu.Lock()
 		c.dirty = true
@@ -633,5 +694,8 @@ func (c *Controller) saveIfDirty(ctx context.Context) error {
 		return err
 	}
 	c.metrics.CheckpointSave.WithLabelValues("ok").Inc()
+	c.mu.Lock()
+	c.savedPending, c.savedThreads = pendingV, threadsV
+	c.mu.Unlock()
 	return nil
 }

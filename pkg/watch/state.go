@@ -17,6 +17,8 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/jobwatch/jobwatch/pkg/notify"
 )
 
 // stateVersion is the checkpoint format.
@@ -29,6 +31,10 @@ type State struct {
 	Version int               `json:"version"`
 	SavedAt time.Time         `json:"savedAt"`
 	Objects map[string]*Entry `json:"objects"`
+	// Pending are alerts accepted but not yet delivered, per sink.
+	Pending map[string][]notify.Alert `json:"pending,omitempty"`
+	// Threads are Slack parent messages per object UID (channel, ts).
+	Threads map[string][2]string `json:"threads,omitempty"`
 }
 
 // Entry is one judged object.

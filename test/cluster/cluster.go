@@ -66,6 +66,7 @@ type Cluster struct {
 
 	mu        sync.Mutex
 	etcd      *exec.Cmd
+	etcdDone  chan struct{}
 	apiserver *exec.Cmd
 	apiDone   chan struct{}
 }
@@ -162,10 +163,11 @@ func (c *Cluster) startEtcd(ctx context.Context) error {
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("control plane: start etcd: %w", err)
 	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
 	c.mu.Lock()
-	c.etcd = cmd
+	c.etcd, c.etcdDone = cmd, done
 	c.mu.Unlock()
-	go cmd.Wait() //nolint:errcheck // exit is observed through health checks
 
 	err = wait.PollUntilContextTimeout(ctx, 100*time.Millisecond, 60*time.Second, true, func(context.Context) (bool, error) {
 		resp, err := http.Get(client + "/health")
@@ -252,13 +254,14 @@ func (c *Cluster) StopAPIServer() {
 func (c *Cluster) Stop() {
 	c.StopAPIServer()
 	c.mu.Lock()
-	etcd := c.etcd
+	etcd, done := c.etcd, c.etcdDone
 	c.etcd = nil
 	c.mu.Unlock()
 	if etcd != nil && etcd.Process != nil {
 		_ = etcd.Process.Kill()
-		for i := 0; i < 50 && etcd.ProcessState == nil; i++ {
-			time.Sleep(20 * time.Millisecond)
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
 		}
 	}
 	if c.removeDir {

@@ -8,10 +8,12 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"path/filepath"
 	"regexp"
 	"sort"
 	"strconv"
 	"strings"
+	"text/template"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -20,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jobwatch/jobwatch/pkg/analyze"
+	"github.com/jobwatch/jobwatch/pkg/notify"
 )
 
 // Config is the validated, typed configuration handed to the commands.
@@ -46,6 +49,10 @@ type Config struct {
 	StdoutFormat   string
 	HealthAddr     string
 	MetricsAddr    string
+
+	Sinks        []notify.SinkSpec
+	Dispatch     notify.DispatcherOptions
+	DrainTimeout time.Duration
 
 	// effective holds every key's value and source for the debug log.
 	effective []effectiveValue
@@ -144,7 +151,10 @@ func (l *loader) walk(prefix string, tree map[string]any) error {
 		if prefix != "" {
 			full = prefix + "." + name
 		}
-		if _, ok := keyByName(full); ok {
+		if k, ok := keyByName(full); ok {
+			if k.envOnly {
+				return &ConfigError{Key: full, Source: "file " + l.file, Msg: "a credential: set it with " + k.env() + " or a file key (…-file), never in the config file"}
+			}
 			l.fileKeys[full] = true
 			continue
 		}
@@ -296,6 +306,134 @@ func (l *loader) list(name string) []string {
 	return out
 }
 
+func (l *loader) duration(name string, add func(error)) time.Duration {
+	d, err := time.ParseDuration(l.str(name))
+	if err != nil || d < 0 {
+		add(l.errf(name, "invalid duration %q", l.str(name)))
+	}
+	return d
+}
+
+func (l *loader) positive(name string, add func(error)) int {
+	n, err := strconv.Atoi(l.str(name))
+	if err != nil || n < 1 {
+		add(l.errf(name, "invalid value %q (want a positive number)", l.str(name)))
+	}
+	return n
+}
+
+// secret reads a credential from KEY-file or the env-only KEY; its value
+// never appears in an error or log.
+func (l *loader) secret(fileKey, envKey string) (string, error) {
+	if f := l.str(fileKey); f != "" {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			return "", l.errf(fileKey, "cannot read the secret file: %v", errors.Unwrap(err))
+		}
+		v := strings.TrimSpace(string(b))
+		if v == "" {
+			return "", l.errf(fileKey, "the secret file is empty")
+		}
+		return v, nil
+	}
+	return l.str(envKey), nil
+}
+
+func (l *loader) severityOr(name string, def analyze.Severity, add func(error)) analyze.Severity {
+	v := l.str(name)
+	if v == "" {
+		return def
+	}
+	sev, err := analyze.ParseSeverity(v)
+	if err != nil {
+		add(l.errf(name, "%v", err))
+	}
+	return sev
+}
+
+// sinks builds the sink specs from the notify.* keys.
+func (l *loader) sinks(c *Config) error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
+	c.Dispatch = notify.DispatcherOptions{QueueSize: l.positive("notify.queue-size", add), MaxRetries: l.positive("notify.max-retries", add),
+		Throttle: l.duration("notify.throttle", add)}
+	c.DrainTimeout = l.duration("notify.drain-timeout", add)
+	if c.Stdout {
+		c.Sinks = append(c.Sinks, notify.SinkSpec{Type: "stdout", StdoutFormat: c.StdoutFormat})
+	}
+	if u := l.str("notify.webhook.url"); u != "" {
+		w := notify.WebhookOptions{URL: u, CAFile: l.str("notify.webhook.ca-file"), InsecureSkipVerify: l.boolean("notify.webhook.insecure-skip-verify", add),
+			Timeout: l.duration("notify.webhook.timeout", add)}
+		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
+			add(l.errf("notify.webhook.url", "want an http:// or https:// URL"))
+		}
+		sec, err := l.secret("notify.webhook.secret-file", "notify.webhook.secret")
+		add(err)
+		w.Secret = []byte(sec)
+		if h, ok := l.v.Get("notify.webhook.headers").(map[string]any); ok {
+			w.Headers = map[string]string{}
+			for k, v := range h {
+				w.Headers[k] = fmt.Sprint(v)
+			}
+		}
+		if f := l.str("notify.webhook.template"); f != "" {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				add(l.errf("notify.webhook.template", "%v", errors.Unwrap(err)))
+			} else if t, err := template.New(filepath.Base(f)).Funcs(notify.TemplateFuncs()).Parse(string(b)); err != nil {
+				add(l.errf("notify.webhook.template", "%v", err))
+			} else {
+				w.Template = t
+			}
+		}
+		c.Sinks = append(c.Sinks, notify.SinkSpec{Type: "webhook", Webhook: w,
+			MinSeverity: l.severityOr("notify.webhook.min-severity", c.MinSeverity, add), Namespaces: l.list("notify.webhook.namespaces")})
+	} else if l.str("notify.webhook.secret-file") != "" {
+		add(l.errf("notify.webhook.secret-file", "set without notify.webhook.url"))
+	}
+	token, err := l.secret("notify.slack.token-file", "notify.slack.token")
+	add(err)
+	if hook := l.str("notify.slack.webhook-url"); hook != "" || token != "" {
+		so := notify.SlackOptions{WebhookURL: hook, Token: token, Channel: l.str("notify.slack.channel"), APIURL: l.str("notify.slack.api-url")}
+		routes, ok := l.v.Get("notify.slack.channel-routes").([]any)
+		if !ok {
+			add(l.errf("notify.slack.channel-routes", "want a list of {namespaces, channel}"))
+		}
+		for i, r := range routes {
+			js, _ := json.Marshal(r)
+			var cr struct {
+				Namespaces []string `json:"namespaces"`
+				Channel    string   `json:"channel"`
+			}
+			dec := json.NewDecoder(bytes.NewReader(js))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&cr); err != nil || cr.Channel == "" || len(cr.Namespaces) == 0 {
+				add(l.errf(fmt.Sprintf("notify.slack.channel-routes[%d]", i), "want {namespaces: [globs], channel}"))
+				continue
+			}
+			so.ChannelRoutes = append(so.ChannelRoutes, notify.ChannelRoute{Namespaces: cr.Namespaces, Channel: cr.Channel})
+		}
+		switch {
+		case hook != "" && token != "":
+			add(l.errf("notify.slack.webhook-url", "set either a Slack webhook URL or a bot token, not both"))
+		case token != "" && so.Channel == "":
+			add(l.errf("notify.slack.channel", "a Slack bot token needs a channel"))
+		case hook != "" && !strings.HasPrefix(hook, "https://") && !strings.HasPrefix(hook, "http://"):
+			add(l.errf("notify.slack.webhook-url", "want an https:// URL"))
+		}
+		c.Sinks = append(c.Sinks, notify.SinkSpec{Type: "slack", Slack: so,
+			MinSeverity: l.severityOr("notify.slack.min-severity", c.MinSeverity, add), Namespaces: l.list("notify.slack.namespaces")})
+	}
+	if l.boolean("notify.events.enabled", add) {
+		c.Sinks = append(c.Sinks, notify.SinkSpec{Type: "events", MinSeverity: l.severityOr("notify.events.min-severity", c.MinSeverity, add)})
+	}
+	return errors.Join(errs...)
+}
+
 // boolean reads a bool key; strings from env must parse as a bool.
 func (l *loader) boolean(name string, add func(error)) bool {
 	switch v := l.v.Get(name).(type) {
@@ -373,6 +511,7 @@ func (l *loader) build() (*Config, error) {
 		add(l.errf("notify.stdout-format", "invalid value %q (want auto, json or text)", c.StdoutFormat))
 	}
 	c.HealthAddr, c.MetricsAddr = l.str("server.health-addr"), l.str("server.metrics-addr")
+	add(l.sinks(c))
 
 	c.Analyze.TrustedRegistries = l.list("analyze.trusted-registries")
 	c.Analyze.TrustedDownloadHosts = l.list("analyze.trusted-download-hosts")
@@ -388,7 +527,11 @@ func (l *loader) build() (*Config, error) {
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errs[0]
+		var first error = errs[0]
+		if j, ok := first.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 0 {
+			first = j.Unwrap()[0]
+		}
+		return nil, first
 	}
 	for _, k := range keys {
 		c.effective = append(c.effective, effectiveValue{key: k.name, source: l.source(k), value: l.v.Get(k.name)})

@@ -26,6 +26,7 @@ type key struct {
 	def      any
 	usage    string
 	secret   bool
+	envOnly  bool // a credential: accepted from the environment only
 	commands []string // commands that take the flag; nil means global (persistent)
 }
 
@@ -43,6 +44,7 @@ var reservedEnv = map[string]string{
 }
 
 var scanAndRun = []string{"run", "scan"}
+var run = []string{"run"}
 var analyzers = []string{"run", "scan", "check"}
 
 var keys = []key{
@@ -61,6 +63,30 @@ var keys = []key{
 	{name: "watch.cluster-name", flag: "cluster-name", kind: kindString, def: "", usage: "cluster name put in alerts (default: the kubeconfig context, or in-cluster)", commands: []string{"run"}},
 	{name: "notify.stdout", flag: "stdout", kind: kindBool, def: true, usage: "write alerts to stdout", commands: []string{"run"}},
 	{name: "notify.stdout-format", flag: "stdout-format", kind: kindString, def: "auto", usage: "stdout alert format: auto (json unless a terminal), json or text", commands: []string{"run"}},
+	{name: "notify.webhook.url", flag: "webhook-url", kind: kindString, def: "", usage: "POST alerts (JSON, signed) to this URL", commands: run},
+	{name: "notify.webhook.secret-file", flag: "webhook-secret-file", kind: kindString, def: "", usage: "file holding the webhook HMAC key (or env JOBWATCH_NOTIFY_WEBHOOK_SECRET)", commands: run},
+	{name: "notify.webhook.secret", kind: kindString, def: "", usage: "webhook HMAC key, from the environment only", secret: true, envOnly: true},
+	{name: "notify.webhook.headers", kind: kindObject, def: map[string]string{}, usage: "extra HTTP headers for the webhook (file only)"},
+	{name: "notify.webhook.ca-file", flag: "webhook-ca-file", kind: kindString, def: "", usage: "CA bundle to verify the webhook's TLS certificate", commands: run},
+	{name: "notify.webhook.insecure-skip-verify", flag: "webhook-insecure-skip-verify", kind: kindBool, def: false, usage: "do not verify the webhook's TLS certificate", commands: run},
+	{name: "notify.webhook.timeout", flag: "webhook-timeout", kind: kindString, def: "10s", usage: "timeout of one webhook request", commands: run},
+	{name: "notify.webhook.template", flag: "webhook-template", kind: kindString, def: "", usage: "file with a Go template for the request body (default: the Alert JSON)", commands: run},
+	{name: "notify.webhook.min-severity", flag: "webhook-min-severity", kind: kindString, def: "", usage: "least severity sent to the webhook (default --min-severity)", commands: run},
+	{name: "notify.webhook.namespaces", flag: "webhook-namespace", kind: kindList, def: []string{}, usage: "only alerts from these namespaces (globs) go to the webhook", commands: run},
+	{name: "notify.slack.webhook-url", flag: "slack-webhook-url", kind: kindString, def: "", usage: "Slack incoming webhook URL", secret: true, commands: run},
+	{name: "notify.slack.token-file", flag: "slack-token-file", kind: kindString, def: "", usage: "file holding a Slack bot token (or env JOBWATCH_NOTIFY_SLACK_TOKEN)", commands: run},
+	{name: "notify.slack.token", kind: kindString, def: "", usage: "Slack bot token, from the environment only", secret: true, envOnly: true},
+	{name: "notify.slack.channel", flag: "slack-channel", kind: kindString, def: "", usage: "channel for the bot token (ID or #name)", commands: run},
+	{name: "notify.slack.api-url", flag: "slack-api-url", kind: kindString, def: "", usage: "Slack Web API base URL (Slack-compatible servers, tests)", commands: run},
+	{name: "notify.slack.min-severity", flag: "slack-min-severity", kind: kindString, def: "", usage: "least severity sent to Slack (default --min-severity)", commands: run},
+	{name: "notify.slack.namespaces", flag: "slack-namespace", kind: kindList, def: []string{}, usage: "only alerts from these namespaces (globs) go to Slack", commands: run},
+	{name: "notify.slack.channel-routes", kind: kindObject, def: []any{}, usage: "list of {namespaces: [globs], channel} sending namespaces to other channels (file only)"},
+	{name: "notify.events.enabled", flag: "events", kind: kindBool, def: false, usage: "record a Warning Event on the Job or CronJob", commands: run},
+	{name: "notify.events.min-severity", flag: "events-min-severity", kind: kindString, def: "", usage: "least severity recorded as an Event (default --min-severity)", commands: run},
+	{name: "notify.queue-size", flag: "notify-queue-size", kind: kindString, def: "1000", usage: "alerts each sink may hold before dropping (counted)", commands: run},
+	{name: "notify.max-retries", flag: "notify-max-retries", kind: kindString, def: "10", usage: "retries of one alert on one sink (exponential backoff, Retry-After honoured)", commands: run},
+	{name: "notify.throttle", flag: "notify-throttle", kind: kindString, def: "0s", usage: "least time between two alerts for the same object on one sink (0 disables)", commands: run},
+	{name: "notify.drain-timeout", flag: "drain-timeout", kind: kindString, def: "10s", usage: "on shutdown, how long sinks may deliver queued alerts (the rest stays in the checkpoint)", commands: run},
 	{name: "server.health-addr", flag: "health-addr", kind: kindString, def: ":8081", usage: "address serving /healthz and /readyz (empty disables)", commands: []string{"run"}},
 	{name: "server.metrics-addr", flag: "metrics-addr", kind: kindString, def: ":8080", usage: "address serving Prometheus /metrics (empty disables)", commands: []string{"run"}},
 	{name: "analyze.trusted-registries", flag: "trusted-registry", kind: kindList, def: analyze.DefaultTrustedRegistries, usage: "registries images may come from (globs); others are JW-IMG-004", commands: analyzers},

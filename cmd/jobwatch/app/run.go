@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -60,9 +59,6 @@ func runWatch(ctx context.Context, s *streams, cfg *Config, log *slog.Logger) er
 	for _, w := range a.Warnings() {
 		log.Warn(w)
 	}
-	if !cfg.Stdout {
-		return errors.New("no alert sink enabled: set --stdout (more sinks arrive with the notify issue)")
-	}
 	format := cfg.StdoutFormat
 	if format == "auto" {
 		format = "json"
@@ -70,9 +66,27 @@ func runWatch(ctx context.Context, s *streams, cfg *Config, log *slog.Logger) er
 			format = "text"
 		}
 	}
-	sink, err := notify.NewStdout(s.out, format, format == "text")
+	threads := notify.NewThreads()
+	// Sinks outlive the watch context so that shutdown can drain them.
+	sinkCtx, stopSinks := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopSinks()
+	specs := append([]notify.SinkSpec(nil), cfg.Sinks...)
+	for i := range specs {
+		switch specs[i].Type {
+		case "stdout":
+			specs[i].StdoutFormat, specs[i].StdoutColor = format, format == "text"
+		case "slack":
+			specs[i].Slack.Threads = threads
+		}
+	}
+	routes, err := notify.BuildRoutes(specs, notify.Deps{Ctx: sinkCtx, Out: s.out, Client: client})
 	if err != nil {
 		return err
+	}
+	for _, r := range routes {
+		if ev, ok := r.Notifier.(*notify.Events); ok {
+			defer ev.Shutdown()
+		}
 	}
 	stateSpec := cfg.State
 	if stateSpec == "" {
@@ -91,10 +105,16 @@ func runWatch(ctx context.Context, s *streams, cfg *Config, log *slog.Logger) er
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	ctrl, err := watch.New(client, a, sink, store, watch.Options{
+	minSev := cfg.MinSeverity
+	for _, r := range routes {
+		minSev = min(minSev, r.MinSeverity)
+	}
+	dispatcher := notify.NewDispatcher(routes, cfg.Dispatch, log, reg)
+	dispatcher.Start(sinkCtx)
+	ctrl, err := watch.New(client, a, dispatcher, store, watch.Options{
 		Namespaces: cfg.Namespaces, ExcludeNamespaces: cfg.ExcludeNamespaces, Selector: cfg.Selector,
-		MinSeverity: cfg.MinSeverity, AlertOnDelete: cfg.AlertOnDelete, ReportExisting: cfg.ReportExisting,
-		Workers: cfg.Workers, Cluster: cluster,
+		MinSeverity: minSev, AlertOnDelete: cfg.AlertOnDelete, ReportExisting: cfg.ReportExisting,
+		Workers: cfg.Workers, Cluster: cluster, Threads: threads, DrainTimeout: cfg.DrainTimeout,
 	}, log, reg)
 	if err != nil {
 		return err
@@ -109,7 +129,11 @@ func runWatch(ctx context.Context, s *streams, cfg *Config, log *slog.Logger) er
 		return err
 	}
 	defer stopMetrics()
-	log.Info("watching", "cluster", cluster, "namespaces", cfg.Namespaces, "state", store.String(), "minSeverity", cfg.MinSeverity.String())
+	var names []string
+	for _, r := range routes {
+		names = append(names, r.Notifier.Name())
+	}
+	log.Info("watching", "cluster", cluster, "namespaces", cfg.Namespaces, "state", store.String(), "minSeverity", cfg.MinSeverity.String(), "sinks", names)
 	if err := ctrl.Run(ctx); err != nil {
 		return err
 	}
