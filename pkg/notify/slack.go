@@ -273,7 +273,9 @@ func images(a Alert) []string {
 	return a.Object.Images
 }
 
-func md(s string) *slack.TextBlockObject { return slack.NewTextBlockObject(slack.MarkdownType, s, false, false) }
+func md(s string) *slack.TextBlockObject {
+	return slack.NewTextBlockObject(slack.MarkdownType, s, false, false)
+}
 
 // escape neutralises Slack's mrkdwn control characters.
 func escape(s string) string {

@@ -26,7 +26,7 @@ type key struct {
 	def      any
 	usage    string
 	secret   bool
-	envOnly  bool // a credential: accepted from the environment only
+	envOnly  bool     // a credential: accepted from the environment only
 	commands []string // commands that take the flag; nil means global (persistent)
 }
 
