@@ -110,14 +110,13 @@ func (s *Slack) Notify(ctx context.Context, a Alert) error {
 		_, _, err := s.client.PostMessageContext(ctx, channel, opts...)
 		return classifySlack(err)
 	}
-	ch, ts, err := s.client.PostMessageContext(ctx, channel, opts...)
+	_, ts, err := s.client.PostMessageContext(ctx, channel, opts...)
 	if err != nil {
 		return classifySlack(err)
 	}
-	if ch == "" {
-		ch = channel
-	}
-	s.setThread(a.Object.UID, ch, ts)
+	// Remember the channel as configured (a name or ID), which is what
+	// later posts are addressed to.
+	s.setThread(a.Object.UID, channel, ts)
 	return nil
 }
 
