@@ -130,6 +130,14 @@ func TestConfigErrorsNameKeyAndSource(t *testing.T) {
 			want: []string{"analyze.exceptions[0]", "rulez"}},
 		{name: "unknown rule ID", file: "testdata/bad-rule.yaml",
 			want: []string{"JW-NOPE-001"}},
+		{name: "credential in the config file", file: "testdata/bad-secret-in-file.yaml",
+			want: []string{"notify.slack.token", "JOBWATCH_NOTIFY_SLACK_TOKEN"}},
+		{name: "unreadable secret file", args: []string{"--webhook-url", "https://h.example/x", "--webhook-secret-file", "/nonexistent/key"},
+			want: []string{"notify.webhook.secret-file", "flag --webhook-secret-file"}},
+		{name: "bot token without channel", env: []string{"JOBWATCH_NOTIFY_SLACK_TOKEN=xoxb-1"},
+			want: []string{"notify.slack.channel"}},
+		{name: "bad duration", args: []string{"--notify-throttle", "soon"},
+			want: []string{"notify.throttle", "flag --notify-throttle"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -151,6 +159,45 @@ func TestConfigErrorsNameKeyAndSource(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestSinksFromConfig(t *testing.T) {
+	key := t.TempDir() + "/hmac"
+	if err := os.WriteFile(key, []byte("k3y\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env := setenv(t, []string{"JOBWATCH_NOTIFY_SLACK_TOKEN=xoxb-from-env"})
+	cfg, err := loadConfig("", flagsFor(t, "run", "--webhook-url", "https://hooks.example/j", "--webhook-secret-file", key,
+		"--slack-channel", "#sec", "--events", "--events-min-severity", "high"), env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	types := map[string]bool{}
+	for _, s := range cfg.Sinks {
+		types[s.Type] = true
+		switch s.Type {
+		case "webhook":
+			if string(s.Webhook.Secret) != "k3y" || s.MinSeverity != analyze.SeverityMedium {
+				t.Errorf("webhook spec: secret %q, min %s", s.Webhook.Secret, s.MinSeverity)
+			}
+		case "slack":
+			if s.Slack.Token != "xoxb-from-env" || s.Slack.Channel != "#sec" {
+				t.Errorf("slack spec: %+v", s.Slack)
+			}
+		case "events":
+			if s.MinSeverity != analyze.SeverityHigh {
+				t.Errorf("events min severity %s", s.MinSeverity)
+			}
+		}
+	}
+	if len(types) != 4 {
+		t.Fatalf("sinks = %v, want stdout, webhook, slack, events", types)
+	}
+	var logged bytes.Buffer
+	cfg.logEffective(newLogger(&logged, slog.LevelDebug, "text"))
+	if strings.Contains(logged.String(), "xoxb-from-env") || !strings.Contains(logged.String(), "key=notify.slack.token value=***") {
+		t.Fatalf("effective config log leaks or does not mask the token:\n%s", logged.String())
 	}
 }
 
