@@ -64,3 +64,7 @@ clean: ## Remove build output
 .PHONY: demo
 demo: build controlplane ## Watch jobwatch catch a miner and a risky update on a local control plane
 	$(GO) run ./hack/demo
+
+.PHONY: image-check
+image-check: build ## Verify the image's binary is static and stamped, and the Dockerfile builds it with `make build`
+	$(GO) run ./hack/imagecheck $(BIN)/jobwatch Dockerfile $(COMMIT)

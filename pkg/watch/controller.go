@@ -102,8 +102,10 @@ type Controller struct {
 	initial   map[string]bool   // UIDs delivered in the informers' initial lists
 	dirty     bool
 
-	saveMu sync.Mutex
-	ready  atomic.Bool
+	saveMu       sync.Mutex
+	cachesSynced atomic.Bool
+	leading      atomic.Bool
+	loaded       atomic.Bool
 	// versions of the pending alerts and threads last saved
 	savedPending, savedThreads uint64
 }
@@ -170,8 +172,14 @@ func New(client kubernetes.Interface, a *analyze.Analyzer, n notify.Notifier, st
 	return c, nil
 }
 
-// Ready reports whether the checkpoint is loaded and the caches synced.
-func (c *Controller) Ready() bool { return c.ready.Load() }
+// Ready reports whether the caches are synced and, on the leader, the
+// checkpoint is loaded. A warm standby is ready.
+func (c *Controller) Ready() bool {
+	return c.cachesSynced.Load() && (!c.leading.Load() || c.loaded.Load())
+}
+
+// Leading reports whether this replica judges and notifies.
+func (c *Controller) Leading() bool { return c.leading.Load() }
 
 // handler is the one event handler for both kinds: it filters and
 // enqueues keys, nothing else.
@@ -236,12 +244,44 @@ func (c *Controller) enqueue(kind string, obj any) {
 	c.queue.Add(Key{Kind: kind, Namespace: m.GetNamespace(), Name: m.GetName()})
 }
 
-// Run loads the checkpoint, syncs the caches, judges until ctx ends, then
-// drains the queue and saves the checkpoint.
+// Run syncs the caches, then leads: Start followed by Lead, for a single
+// replica without leader election.
 func (c *Controller) Run(ctx context.Context) error {
+	if err := c.Start(ctx); err != nil {
+		return err
+	}
+	return c.Lead(ctx)
+}
+
+// Start starts the informers and waits until their caches are synced. A
+// standby replica calls only Start and keeps its caches warm (its handlers
+// queue keys that Lead will judge); it is ready once synced.
+func (c *Controller) Start(ctx context.Context) error {
+	for _, f := range c.factories {
+		f.Start(ctx.Done())
+	}
+	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
+		return fmt.Errorf("watch: caches for Jobs and CronJobs did not sync: %w", context.Cause(ctx))
+	}
+	c.cachesSynced.Store(true)
+	c.log.Info("caches synced", "namespaces", c.opts.Namespaces, "queued", c.queue.Len())
+	return nil
+}
+
+// Lead loads the checkpoint and judges until ctx ends; then it drains the
+// work queue and the sinks and saves the checkpoint. Only the leader calls
+// it, once.
+func (c *Controller) Lead(ctx context.Context) error {
 	defer utilruntime.HandleCrash()
+	defer func() {
+		for _, f := range c.factories {
+			f.Shutdown()
+		}
+	}()
+	c.leading.Store(true)
 	st, err := c.store.Load(ctx)
 	if err != nil {
+		c.queue.ShutDown()
 		return err
 	}
 	c.mu.Lock()
@@ -267,22 +307,8 @@ func (c *Controller) Run(ctx context.Context) error {
 		pk.Restore(pending)
 	}
 	c.log.Info("checkpoint loaded", "store", c.store.String(), "objects", len(c.state.Objects), "firstRun", c.firstRun)
-
-	for _, f := range c.factories {
-		f.Start(ctx.Done())
-	}
-	defer func() {
-		for _, f := range c.factories {
-			f.Shutdown()
-		}
-	}()
-	if !cache.WaitForCacheSync(ctx.Done(), c.synced...) {
-		c.queue.ShutDown()
-		return fmt.Errorf("watch: caches for Jobs and CronJobs did not sync: %w", context.Cause(ctx))
-	}
 	c.pruneGone()
-	c.ready.Store(true)
-	c.log.Info("caches synced", "namespaces", c.opts.Namespaces, "queued", c.queue.Len())
+	c.loaded.Store(true)
 
 	var wg sync.WaitGroup
 	for i := 0; i < c.opts.Workers; i++ {
@@ -298,11 +324,11 @@ func (c *Controller) Run(ctx context.Context) error {
 		defer wg.Done()
 		wait.UntilWithContext(ctx, func(ctx context.Context) {
 			c.observeCaches()
-			c.saveIfDirty(ctx)
+			_ = c.saveIfDirty(ctx)
 		}, c.opts.SaveInterval)
 	}()
 	<-ctx.Done()
-	c.ready.Store(false)
+	c.cachesSynced.Store(false)
 	c.queue.ShutDownWithDrain()
 	wg.Wait()
 	if pk, ok := c.notifier.(PendingKeeper); ok {

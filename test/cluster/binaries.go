@@ -20,6 +20,7 @@ const KubernetesVersion = "v1.37.2"
 const (
 	etcdBinary      = "etcd"
 	apiserverBinary = "kube-apiserver"
+	kustomizeBinary = "kustomize" // renders manifests/ in the manifest tests
 )
 
 // CacheDir returns where the control-plane binaries are kept:
@@ -63,7 +64,8 @@ func EnsureBinaries(ctx context.Context, progress io.Writer) (etcd, apiserver st
 		return "", "", err
 	}
 	etcd, apiserver = filepath.Join(dir, etcdBinary), filepath.Join(dir, apiserverBinary)
-	if isExecutable(etcd) && isExecutable(apiserver) {
+	kustomize := filepath.Join(dir, kustomizeBinary)
+	if isExecutable(etcd) && isExecutable(apiserver) && isExecutable(kustomize) {
 		return etcd, apiserver, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -86,6 +88,7 @@ func EnsureBinaries(ctx context.Context, progress io.Writer) (etcd, apiserver st
 	for _, b := range []struct{ name, module, out string }{
 		{etcdBinary, "etcd", etcd},
 		{apiserverBinary, "kube-apiserver", apiserver},
+		{kustomizeBinary, "kustomize", kustomize},
 	} {
 		if isExecutable(b.out) {
 			continue
@@ -105,10 +108,25 @@ func EnsureBinaries(ctx context.Context, progress io.Writer) (etcd, apiserver st
 }
 
 func versionOf(name string) string {
-	if name == etcdBinary {
+	switch name {
+	case etcdBinary:
 		return "(etcd v3.6)"
+	case kustomizeBinary:
+		return "(kustomize v5)"
 	}
 	return KubernetesVersion
+}
+
+// Kustomize returns the cached kustomize binary, building it if needed.
+func Kustomize(ctx context.Context, progress io.Writer) (string, error) {
+	if _, _, err := EnsureBinaries(ctx, progress); err != nil {
+		return "", err
+	}
+	dir, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, kustomizeBinary), nil
 }
 
 func goBuild(ctx context.Context, moduleDir, out string) error {

@@ -332,9 +332,18 @@ func (c *Cluster) ServiceAccountConfig(ctx context.Context, namespace, name stri
 // WriteKubeconfig writes a kubeconfig for the admin to path, with context
 // name contextName, for tools and subprocesses.
 func (c *Cluster) WriteKubeconfig(path, contextName string) error {
+	return c.WriteKubeconfigFor(path, contextName, c.AdminConfig())
+}
+
+// WriteKubeconfigFor writes a kubeconfig authenticating with rc's bearer
+// token (a user or service account from this cluster).
+func (c *Cluster) WriteKubeconfigFor(path, contextName string, rc *rest.Config) error {
+	if rc.BearerToken == "" {
+		return fmt.Errorf("control plane: kubeconfig for %s: config has no bearer token", contextName)
+	}
 	cfg := clientcmdapi.NewConfig()
 	cfg.Clusters[contextName] = &clientcmdapi.Cluster{Server: c.Host(), InsecureSkipTLSVerify: true}
-	cfg.AuthInfos[contextName] = &clientcmdapi.AuthInfo{Token: c.adminToken}
+	cfg.AuthInfos[contextName] = &clientcmdapi.AuthInfo{Token: rc.BearerToken}
 	cfg.Contexts[contextName] = &clientcmdapi.Context{Cluster: contextName, AuthInfo: contextName, Namespace: "default"}
 	cfg.CurrentContext = contextName
 	return clientcmd.WriteToFile(*cfg, path)

@@ -50,6 +50,13 @@ type Config struct {
 	HealthAddr     string
 	MetricsAddr    string
 
+	LeaderElect    string // auto, true, false
+	LeaseNamespace string
+	LeaseName      string
+	LeaseDuration  time.Duration
+	RenewDeadline  time.Duration
+	RetryPeriod    time.Duration
+
 	Sinks        []notify.SinkSpec
 	Dispatch     notify.DispatcherOptions
 	DrainTimeout time.Duration
@@ -512,6 +519,17 @@ func (l *loader) build() (*Config, error) {
 	}
 	c.HealthAddr, c.MetricsAddr = l.str("server.health-addr"), l.str("server.metrics-addr")
 	add(l.sinks(c))
+	c.LeaderElect = strings.ToLower(l.str("leader-election.enabled"))
+	if c.LeaderElect != "auto" && c.LeaderElect != "true" && c.LeaderElect != "false" {
+		add(l.errf("leader-election.enabled", "invalid value %q (want auto, true or false)", c.LeaderElect))
+	}
+	c.LeaseNamespace, c.LeaseName = l.str("leader-election.namespace"), l.str("leader-election.id")
+	c.LeaseDuration = l.duration("leader-election.lease-duration", add)
+	c.RenewDeadline = l.duration("leader-election.renew-deadline", add)
+	c.RetryPeriod = l.duration("leader-election.retry-period", add)
+	if c.LeaseDuration <= c.RenewDeadline || c.RenewDeadline <= c.RetryPeriod || c.RetryPeriod <= 0 {
+		add(l.errf("leader-election.lease-duration", "need lease-duration > renew-deadline > retry-period > 0"))
+	}
 
 	c.Analyze.TrustedRegistries = l.list("analyze.trusted-registries")
 	c.Analyze.TrustedDownloadHosts = l.list("analyze.trusted-download-hosts")

@@ -27,6 +27,7 @@ type key struct {
 	usage    string
 	secret   bool
 	envOnly  bool     // a credential: accepted from the environment only
+	noOpt    string   // value of a bare --flag (NoOptDefVal)
 	commands []string // commands that take the flag; nil means global (persistent)
 }
 
@@ -87,6 +88,12 @@ var keys = []key{
 	{name: "notify.max-retries", flag: "notify-max-retries", kind: kindString, def: "10", usage: "retries of one alert on one sink (exponential backoff, Retry-After honoured)", commands: run},
 	{name: "notify.throttle", flag: "notify-throttle", kind: kindString, def: "0s", usage: "least time between two alerts for the same object on one sink (0 disables)", commands: run},
 	{name: "notify.drain-timeout", flag: "drain-timeout", kind: kindString, def: "10s", usage: "on shutdown, how long sinks may deliver queued alerts (the rest stays in the checkpoint)", commands: run},
+	{name: "leader-election.enabled", flag: "leader-elect", kind: kindString, def: "auto", noOpt: "true", usage: "elect one leader among replicas (a Lease); auto means on in-cluster, off on a laptop", commands: run},
+	{name: "leader-election.namespace", flag: "leader-election-namespace", kind: kindString, def: "", usage: "namespace of the Lease (default: jobwatch's own)", commands: run},
+	{name: "leader-election.id", flag: "leader-election-id", kind: kindString, def: "jobwatch", usage: "name of the Lease", commands: run},
+	{name: "leader-election.lease-duration", flag: "leader-election-lease-duration", kind: kindString, def: "15s", usage: "how long a standby waits before taking over a silent leader", commands: run},
+	{name: "leader-election.renew-deadline", flag: "leader-election-renew-deadline", kind: kindString, def: "10s", usage: "how long the leader retries renewing before it gives up (and exits)", commands: run},
+	{name: "leader-election.retry-period", flag: "leader-election-retry-period", kind: kindString, def: "2s", usage: "interval between Lease attempts", commands: run},
 	{name: "server.health-addr", flag: "health-addr", kind: kindString, def: ":8081", usage: "address serving /healthz and /readyz (empty disables)", commands: []string{"run"}},
 	{name: "server.metrics-addr", flag: "metrics-addr", kind: kindString, def: ":8080", usage: "address serving Prometheus /metrics (empty disables)", commands: []string{"run"}},
 	{name: "analyze.trusted-registries", flag: "trusted-registry", kind: kindList, def: analyze.DefaultTrustedRegistries, usage: "registries images may come from (globs); others are JW-IMG-004", commands: analyzers},

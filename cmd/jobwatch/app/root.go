@@ -17,9 +17,10 @@ import (
 
 // Exit codes.
 const (
-	exitOK       = 0
-	exitFindings = 1 // check/scan: something reached --fail-on
-	exitError    = 2 // bad input, bad configuration, no cluster
+	exitOK           = 0
+	exitFindings     = 1 // check/scan: something reached --fail-on
+	exitError        = 2 // bad input, bad configuration, no cluster
+	exitLostLeadship = 3 // run: leadership lost; Kubernetes restarts the pod
 )
 
 // exitError carries a specific exit code out of a command.
@@ -116,6 +117,9 @@ func addKeyFlags(fs *pflag.FlagSet, cmd string) {
 			fs.BoolP(k.flag, k.short, def, k.usage+" [env "+k.env()+"]")
 		default:
 			fs.StringP(k.flag, k.short, "", k.usage+" [env "+k.env()+"]")
+			if k.noOpt != "" {
+				fs.Lookup(k.flag).NoOptDefVal = k.noOpt
+			}
 		}
 	}
 }

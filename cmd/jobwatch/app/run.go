@@ -2,16 +2,24 @@ package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/leaderelection"
+	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	"github.com/jobwatch/jobwatch/pkg/analyze"
 	"github.com/jobwatch/jobwatch/pkg/notify"
@@ -33,7 +41,11 @@ restarts neither replay old alerts nor miss changes made while jobwatch was down
 			if err != nil {
 				return err
 			}
-			if err := runWatch(cmd.Context(), s, cfg, log); err != nil {
+			err = runWatch(cmd.Context(), s, cfg, log)
+			if errors.Is(err, errLostLeadership) {
+				return &codeError{code: exitLostLeadship, err: err}
+			}
+			if err != nil {
 				return &codeError{code: exitError, err: err}
 			}
 			return nil
@@ -134,11 +146,93 @@ func runWatch(ctx context.Context, s *streams, cfg *Config, log *slog.Logger) er
 		names = append(names, r.Notifier.Name())
 	}
 	log.Info("watching", "cluster", cluster, "namespaces", cfg.Namespaces, "state", store.String(), "minSeverity", cfg.MinSeverity.String(), "sinks", names)
-	if err := ctrl.Run(ctx); err != nil {
+	elect := cfg.LeaderElect == "true" || cfg.LeaderElect == "auto" && cc.inCluster
+	if !elect {
+		err = ctrl.Run(ctx)
+	} else {
+		err = runElected(ctx, cfg, log, client, ctrl)
+	}
+	if err != nil {
 		return err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+var errLostLeadership = errors.New("lost leadership; exiting so that Kubernetes restarts this replica")
+
+// runElected keeps the caches warm on every replica and judges only while
+// holding the Lease. The judging stops (queues drained, checkpoint saved)
+// before the Lease is released, so a successor never overlaps it.
+func runElected(ctx context.Context, cfg *Config, log *slog.Logger, client kubernetes.Interface, ctrl *watch.Controller) error {
+	host, _ := os.Hostname()
+	id := host + "_" + randomSuffix()
+	ns := cfg.LeaseNamespace
+	if ns == "" {
+		ns = podNamespace()
+	}
+	lock := &resourcelock.LeaseLock{
+		LeaseMeta:  metav1.ObjectMeta{Namespace: ns, Name: cfg.LeaseName},
+		Client:     client.CoordinationV1(),
+		LockConfig: resourcelock.ResourceLockConfig{Identity: id},
+	}
+	if err := ctrl.Start(ctx); err != nil {
+		return err
+	}
+	leCtx, stopElection := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopElection()
+	leadDone := make(chan error, 1)
+	var led, lost atomic.Bool
+	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
+		Lock: lock, ReleaseOnCancel: true, Name: cfg.LeaseName,
+		LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod,
+		Callbacks: leaderelection.LeaderCallbacks{
+			OnStartedLeading: func(lctx context.Context) {
+				led.Store(true)
+				log.Info("leading", "lease", ns+"/"+cfg.LeaseName, "identity", id)
+				leadCtx, cancel := context.WithCancel(lctx)
+				defer cancel()
+				stop := context.AfterFunc(ctx, cancel)
+				defer stop()
+				leadDone <- ctrl.Lead(leadCtx)
+			},
+			OnStoppedLeading: func() {
+				if led.Load() && ctx.Err() == nil {
+					lost.Store(true)
+				}
+			},
+			OnNewLeader: func(identity string) {
+				if identity != id {
+					log.Info("standing by", "leader", identity)
+				}
+			},
+		},
+	})
+	if err != nil {
+		return fmt.Errorf("leader election: %w", err)
+	}
+	elected := make(chan struct{})
+	go func() { le.Run(leCtx); close(elected) }()
+	select {
+	case <-ctx.Done():
+	case <-elected: // renewal failed
+	}
+	var leadErr error
+	if led.Load() {
+		leadErr = <-leadDone // judging has stopped and the checkpoint is saved
+	}
+	stopElection() // releases the Lease (ReleaseOnCancel)
+	<-elected
+	if lost.Load() {
+		return errLostLeadership
+	}
+	return leadErr
+}
+
+func randomSuffix() string {
+	b := make([]byte, 4)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
 }
 
 var unsafeName = regexp.MustCompile(`[^A-Za-z0-9._-]+`)
