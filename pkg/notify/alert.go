@@ -27,6 +27,7 @@ const (
 	EventUpdated  Event = "updated"  // a change made an object riskier
 	EventDeleted  Event = "deleted"  // an object that had alerted is gone
 	EventExisting Event = "existing" // reported on first start with --report-existing
+	EventDenied   Event = "denied"   // the audit log shows a refused create/update/patch
 )
 
 // Alert is what every sink receives. Its JSON form is jobwatch's public
@@ -74,12 +75,18 @@ type Change struct {
 	New  string `json:"new,omitempty"`
 }
 
-// Actor is who last wrote the spec, from managedFields (the audit
-// webhook adds the user later).
+// Actor is who last wrote the spec: the field manager from managedFields
+// always, and with the audit webhook the user behind the request.
 type Actor struct {
-	Manager   string     `json:"manager,omitempty"`
-	Operation string     `json:"operation,omitempty"`
-	Time      *time.Time `json:"time,omitempty"`
+	Manager          string     `json:"manager,omitempty"`
+	Operation        string     `json:"operation,omitempty"`
+	Time             *time.Time `json:"time,omitempty"`
+	User             string     `json:"user,omitempty"`
+	Groups           []string   `json:"groups,omitempty"`
+	UserAgent        string     `json:"userAgent,omitempty"`
+	SourceIPs        []string   `json:"sourceIPs,omitempty"`
+	ImpersonatedUser string     `json:"impersonatedUser,omitempty"`
+	AuditID          string     `json:"auditID,omitempty"`
 }
 
 // AlertID is stable for the same object, template fingerprint, event and

@@ -57,9 +57,17 @@ type Options struct {
 	MaxRetries int
 	// Threads, when set, are persisted in the checkpoint (Slack threads).
 	Threads *notify.Threads
+	// Attributor, when set, adds who made the change (the audit webhook)
+	// to created/updated alerts before they are sent.
+	Attributor Attributor
 	// DrainTimeout bounds how long shutdown waits for sinks to deliver
 	// what they accepted (the rest stays in the checkpoint). Default 10s.
 	DrainTimeout time.Duration
+}
+
+// Attributor fills an alert's actor from another source of truth.
+type Attributor interface {
+	Attribute(ctx context.Context, a *notify.Alert) bool
 }
 
 // PendingKeeper is a notifier that accepts alerts and delivers them later
@@ -511,6 +519,9 @@ func (c *Controller) sync(ctx context.Context, k Key) error {
 			} else {
 				a.Diff = []notify.Change{{Path: obj.TemplatePath, Old: "(changed while jobwatch was not running; previous version not retained)"}}
 			}
+		}
+		if c.opts.Attributor != nil {
+			c.opts.Attributor.Attribute(ctx, &a)
 		}
 		if err := c.notifier.Notify(ctx, a); err != nil {
 			if notify.Retryable(err) {

@@ -104,8 +104,10 @@ func TestManifests(t *testing.T) {
 	}
 	base := kustomizeBuild(t, repoPath("manifests"))
 	overlay := kustomizeBuild(t, repoPath("manifests", "overlays", "namespaced"))
+	auditOverlay := kustomizeBuild(t, repoPath("manifests", "overlays", "audit"))
 	applyObjects(t, c, base, true)
 	applyObjects(t, c, overlay, true)
+	applyObjects(t, c, auditOverlay, true)
 	for _, u := range overlay {
 		if u.GetKind() == "ClusterRole" || u.GetKind() == "ClusterRoleBinding" {
 			t.Errorf("namespaced overlay contains %s %s", u.GetKind(), u.GetName())

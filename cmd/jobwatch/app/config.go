@@ -22,6 +22,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/jobwatch/jobwatch/pkg/analyze"
+	"github.com/jobwatch/jobwatch/pkg/audit"
 	"github.com/jobwatch/jobwatch/pkg/notify"
 )
 
@@ -56,6 +57,8 @@ type Config struct {
 	LeaseDuration  time.Duration
 	RenewDeadline  time.Duration
 	RetryPeriod    time.Duration
+
+	Audit audit.Options
 
 	Sinks        []notify.SinkSpec
 	Dispatch     notify.DispatcherOptions
@@ -519,6 +522,15 @@ func (l *loader) build() (*Config, error) {
 	}
 	c.HealthAddr, c.MetricsAddr = l.str("server.health-addr"), l.str("server.metrics-addr")
 	add(l.sinks(c))
+	if addr := l.str("audit.webhook-addr"); addr != "" {
+		tok, err := l.secret("audit.token-file", "audit.token")
+		add(err)
+		c.Audit = audit.Options{Addr: addr, CertFile: l.str("audit.cert-file"), KeyFile: l.str("audit.key-file"), ClientCAFile: l.str("audit.client-ca-file"),
+			Token: tok, Wait: l.duration("audit.wait", add), AlertDeletes: l.boolean("audit.alert-deletes", add), AlertDenied: l.boolean("audit.alert-denied", add)}
+		if _, err := audit.New(c.Audit, nil, nil, nil); err != nil {
+			add(l.errf("audit.webhook-addr", "%v", strings.TrimPrefix(err.Error(), "audit webhook: ")))
+		}
+	}
 	c.LeaderElect = strings.ToLower(l.str("leader-election.enabled"))
 	if c.LeaderElect != "auto" && c.LeaderElect != "true" && c.LeaderElect != "false" {
 		add(l.errf("leader-election.enabled", "invalid value %q (want auto, true or false)", c.LeaderElect))

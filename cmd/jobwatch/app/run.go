@@ -22,6 +22,7 @@ import (
 	"k8s.io/client-go/tools/leaderelection/resourcelock"
 
 	"github.com/jobwatch/jobwatch/pkg/analyze"
+	"github.com/jobwatch/jobwatch/pkg/audit"
 	"github.com/jobwatch/jobwatch/pkg/notify"
 	"github.com/jobwatch/jobwatch/pkg/watch"
 )
@@ -123,14 +124,33 @@ func runWatch(ctx context.Context, s *streams, cfg *Config, log *slog.Logger) er
 	}
 	dispatcher := notify.NewDispatcher(routes, cfg.Dispatch, log, reg)
 	dispatcher.Start(sinkCtx)
+	elect := cfg.LeaderElect == "true" || cfg.LeaderElect == "auto" && cc.inCluster
+	var attributor watch.Attributor
+	var leader atomic.Pointer[watch.Controller] // set once the controller exists
+	if cfg.Audit.Addr != "" {
+		ao := cfg.Audit
+		ao.Cluster = cluster
+		if elect {
+			ao.Accepting = func() bool { c := leader.Load(); return c != nil && c.Leading() }
+		}
+		recv, err := audit.New(ao, dispatcher, log, reg)
+		if err != nil {
+			return err
+		}
+		if _, err := recv.Serve(ctx); err != nil {
+			return err
+		}
+		attributor = recv
+	}
 	ctrl, err := watch.New(client, a, dispatcher, store, watch.Options{
 		Namespaces: cfg.Namespaces, ExcludeNamespaces: cfg.ExcludeNamespaces, Selector: cfg.Selector,
 		MinSeverity: minSev, AlertOnDelete: cfg.AlertOnDelete, ReportExisting: cfg.ReportExisting,
-		Workers: cfg.Workers, Cluster: cluster, Threads: threads, DrainTimeout: cfg.DrainTimeout,
+		Workers: cfg.Workers, Cluster: cluster, Threads: threads, DrainTimeout: cfg.DrainTimeout, Attributor: attributor,
 	}, log, reg)
 	if err != nil {
 		return err
 	}
+	leader.Store(ctrl)
 	stopHealth, err := serve(ctx, log, "health", cfg.HealthAddr, healthHandler(ctrl.Ready))
 	if err != nil {
 		return err
@@ -146,7 +166,6 @@ func runWatch(ctx context.Context, s *streams, cfg *Config, log *slog.Logger) er
 		names = append(names, r.Notifier.Name())
 	}
 	log.Info("watching", "cluster", cluster, "namespaces", cfg.Namespaces, "state", store.String(), "minSeverity", cfg.MinSeverity.String(), "sinks", names)
-	elect := cfg.LeaderElect == "true" || cfg.LeaderElect == "auto" && cc.inCluster
 	if !elect {
 		err = ctrl.Run(ctx)
 	} else {
