@@ -179,7 +179,7 @@ func TestAuditAttribution(t *testing.T) {
 		if mf.GetName() == "jobwatch_audit_wait_seconds" {
 			h := mf.GetMetric()[0].GetHistogram()
 			t.Logf("audit wait added to alerts: %d alerts, mean %s (batch max wait 200ms); create→alert with attribution for the first alert %s",
-				h.GetSampleCount(), (time.Duration(h.GetSampleSum()/float64(max(h.GetSampleCount(), 1))*1e9)).Round(time.Millisecond), latency.Round(time.Millisecond))
+				h.GetSampleCount(), (time.Duration(h.GetSampleSum() / float64(max(h.GetSampleCount(), 1)) * 1e9)).Round(time.Millisecond), latency.Round(time.Millisecond))
 		}
 		if mf.GetName() == "jobwatch_audit_requests_rejected_total" && mf.GetMetric()[0].GetCounter().GetValue() < 1 {
 			t.Errorf("rejected request not counted")
