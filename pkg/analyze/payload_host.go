@@ -66,73 +66,78 @@ func writeTargets(c *shellCmd) []string {
 	return out
 }
 
+// commands calls fn for every command with a name, in every script.
+func (s *subject) commands(fn func(sc *script, i int, c *shellCmd)) {
+	for _, sc := range s.scripts {
+		for i := range sc.cmds {
+			if len(sc.cmds[i].args) > 0 {
+				fn(sc, i, &sc.cmds[i])
+			}
+		}
+	}
+}
+
 // checkHostEscape: nsenter into PID 1, chroot into the host filesystem,
 // writes into host persistence locations through a hostPath mount,
 // core_pattern / release_agent tricks, container-runtime socket use.
 func checkHostEscape(s *subject) []hit {
 	var hits []hit
-	for _, sc := range s.scripts {
-		for i := range sc.cmds {
-			c := &sc.cmds[i]
-			if len(c.args) == 0 {
-				continue
+	s.commands(func(sc *script, i int, c *shellCmd) {
+		n := cmdBase(c.args[0])
+		joined := strings.Join(c.args, " ")
+		for _, r := range c.redirs {
+			joined += " " + r.target
+		}
+		switch {
+		case n == "nsenter" && (hasFlag(c.args, "-t", "--target") && targetsPID1(c.args) || hasFlag(c.args, "-t1", "--target=1")):
+			hits = append(hits, scriptHit(sc, "nsenter into the host's PID 1 namespaces", c.raw, 0))
+			return
+		case n == "chroot" && len(c.args) > 1:
+			if hp, ok := s.hostPathFor(sc.container, strings.TrimSuffix(firstOperand(c.args), "/")); ok && hp == "/" {
+				hits = append(hits, scriptHit(sc, "chroot into the host's root filesystem", c.raw, 0))
+				return
 			}
-			n := cmdBase(c.args[0])
-			joined := strings.Join(c.args, " ")
-			for _, r := range c.redirs {
-				joined += " " + r.target
-			}
-			switch {
-			case n == "nsenter" && (hasFlag(c.args, "-t", "--target") && targetsPID1(c.args) || hasFlag(c.args, "-t1", "--target=1")):
-				hits = append(hits, scriptHit(sc, "nsenter into the host's PID 1 namespaces", c.raw, 0))
-				continue
-			case n == "chroot" && len(c.args) > 1:
-				if hp, ok := s.hostPathFor(sc.container, strings.TrimSuffix(firstOperand(c.args), "/")); ok && hp == "/" {
-					hits = append(hits, scriptHit(sc, "chroot into the host's root filesystem", c.raw, 0))
-					continue
+		case strings.Contains(joined, "release_agent") || strings.Contains(joined, "notify_on_release"):
+			hits = append(hits, scriptHit(sc, "cgroup release_agent escape", c.raw, 0))
+			return
+		case strings.Contains(joined, "core_pattern"):
+			hits = append(hits, scriptHit(sc, "core_pattern escape", c.raw, 0))
+			return
+		case (n == "docker" || n == "crictl" || n == "ctr" || n == "nerdctl" || n == "podman") && runtimeSocketAbuse(s, c.args):
+			hits = append(hits, scriptHit(sc, n+" driving the node's container runtime", c.raw, 0))
+			return
+		case n == "mount" && len(c.args) > 2 && strings.HasPrefix(firstOperand(c.args), "/dev/"):
+			hits = append(hits, scriptHit(sc, "mounts a host block device", c.raw, SeverityMedium))
+			return
+		case n == "insmod" || n == "modprobe" && !hasFlag(c.args, "-n", "--dry-run") && !strings.Contains(joined, "msr"):
+			hits = append(hits, scriptHit(sc, "loads a kernel module", c.raw, SeverityMedium))
+			return
+		}
+		for _, t := range writeTargets(c) {
+			if strings.Contains(t, "authorized_keys") {
+				sev := SeverityMedium
+				if _, ok := s.hostPathFor(sc.container, t); ok {
+					sev = 0
 				}
-			case strings.Contains(joined, "release_agent") || strings.Contains(joined, "notify_on_release"):
-				hits = append(hits, scriptHit(sc, "cgroup release_agent escape", c.raw, 0))
-				continue
-			case strings.Contains(joined, "core_pattern"):
-				hits = append(hits, scriptHit(sc, "core_pattern escape", c.raw, 0))
-				continue
-			case (n == "docker" || n == "crictl" || n == "ctr" || n == "nerdctl" || n == "podman") && runtimeSocketAbuse(s, c.args):
-				hits = append(hits, scriptHit(sc, n+" driving the node's container runtime", c.raw, 0))
-				continue
-			case n == "mount" && len(c.args) > 2 && strings.HasPrefix(firstOperand(c.args), "/dev/"):
-				hits = append(hits, scriptHit(sc, "mounts a host block device", c.raw, SeverityMedium))
-				continue
-			case n == "insmod" || n == "modprobe" && !hasFlag(c.args, "-n", "--dry-run") && !strings.Contains(joined, "msr"):
-				hits = append(hits, scriptHit(sc, "loads a kernel module", c.raw, SeverityMedium))
+				hits = append(hits, scriptHit(sc, "writes SSH authorized_keys", c.raw, sev))
+				break
+			}
+			if strings.HasSuffix(t, "ld.so.preload") {
+				hits = append(hits, scriptHit(sc, "writes ld.so.preload", c.raw, 0))
+				break
+			}
+			hp, ok := s.hostPathFor(sc.container, t)
+			if !ok {
 				continue
 			}
-			for _, t := range writeTargets(c) {
-				if strings.Contains(t, "authorized_keys") {
-					sev := SeverityMedium
-					if _, ok := s.hostPathFor(sc.container, t); ok {
-						sev = 0
-					}
-					hits = append(hits, scriptHit(sc, "writes SSH authorized_keys", c.raw, sev))
+			for _, p := range hostSensitiveWrite {
+				if strings.HasPrefix(hp, p.prefix) {
+					hits = append(hits, scriptHit(sc, "writes "+p.what+" on the host ("+hp+")", c.raw, 0))
 					break
-				}
-				if strings.HasSuffix(t, "ld.so.preload") {
-					hits = append(hits, scriptHit(sc, "writes ld.so.preload", c.raw, 0))
-					break
-				}
-				hp, ok := s.hostPathFor(sc.container, t)
-				if !ok {
-					continue
-				}
-				for _, p := range hostSensitiveWrite {
-					if strings.HasPrefix(hp, p.prefix) {
-						hits = append(hits, scriptHit(sc, "writes "+p.what+" on the host ("+hp+")", c.raw, 0))
-						break
-					}
 				}
 			}
 		}
-	}
+	})
 	return hits
 }
 
@@ -379,22 +384,16 @@ var tunnelTools = map[string]string{
 // checkTunnels: reverse tunnels, anonymizers and proxyware.
 func checkTunnels(s *subject) []hit {
 	var hits []hit
-	for _, sc := range s.scripts {
-		for i := range sc.cmds {
-			c := &sc.cmds[i]
-			if len(c.args) == 0 {
-				continue
-			}
-			n := cmdBase(c.args[0])
-			if what, ok := tunnelTools[n]; ok && (n != "lt" || hasFlag(c.args, "--port")) && (n != "cloudflared" || strings.Contains(strings.Join(c.args, " "), "tunnel")) {
-				hits = append(hits, scriptHit(sc, what, c.raw, 0))
-				continue
-			}
-			if n == "ssh" && (hasFlag(c.args, "-R", "-D") || containsShortFlag(c.args, 'R')) {
-				hits = append(hits, scriptHit(sc, "SSH reverse/dynamic tunnel", c.raw, SeverityMedium))
-			}
+	s.commands(func(sc *script, i int, c *shellCmd) {
+		n := cmdBase(c.args[0])
+		if what, ok := tunnelTools[n]; ok && (n != "lt" || hasFlag(c.args, "--port")) && (n != "cloudflared" || strings.Contains(strings.Join(c.args, " "), "tunnel")) {
+			hits = append(hits, scriptHit(sc, what, c.raw, 0))
+			return
 		}
-	}
+		if n == "ssh" && (hasFlag(c.args, "-R", "-D") || containsShortFlag(c.args, 'R')) {
+			hits = append(hits, scriptHit(sc, "SSH reverse/dynamic tunnel", c.raw, SeverityMedium))
+		}
+	})
 	return hits
 }
 
@@ -439,49 +438,43 @@ func looksLikeVersion(text, ip string) bool {
 // miner tuning of the host.
 func checkEvasion(s *subject) []hit {
 	var hits []hit
-	for _, sc := range s.scripts {
-		for i := range sc.cmds {
-			c := &sc.cmds[i]
-			if len(c.args) == 0 {
-				continue
-			}
-			n := cmdBase(c.args[0])
-			joined := strings.ToLower(strings.Join(c.args, " "))
-			var why string
-			switch {
-			case n == "history" && hasFlag(c.args, "-c"):
-				why = "clears shell history"
-			case n == "unset" && strings.Contains(joined, "histfile"):
-				why = "disables shell history"
-			case n == "chattr":
-				why = "changes immutable file attributes"
-			case n == "setenforce" && strings.Contains(joined, " 0"):
-				why = "disables SELinux"
-			case n == "ufw" && strings.Contains(joined, "disable"), n == "iptables" && hasFlag(c.args, "-F", "--flush"):
-				why = "disables the firewall"
-			case (n == "pkill" || n == "killall" || n == "kill") && evasionKillRe.MatchString(joined):
-				why = "kills security agents or rival miners"
-			case (n == "systemctl" || n == "service") && (strings.Contains(joined, "stop") || strings.Contains(joined, "disable")) && evasionKillRe.MatchString(joined):
-				why = "stops security services"
-			case n == "rm" && (strings.Contains(joined, "/var/log") || strings.Contains(joined, "bash_history") || strings.Contains(joined, "/tmp/.") || strings.Contains(joined, "wtmp")) && !strings.Contains(joined, "-mtime"):
-				why = "deletes logs or traces"
-			case n == "sysctl" && strings.Contains(joined, "nr_hugepages"), n == "modprobe" && strings.Contains(joined, "msr"):
-				why = "tunes the kernel for mining"
-			case n == "echo" && hasRedirTo(c, "nmi_watchdog"):
-				why = "tunes the kernel for mining"
-			}
-			if why == "" {
-				for _, r := range c.redirs {
-					if r.op == ">" && (strings.HasPrefix(r.target, "/var/log/") || strings.Contains(r.target, "bash_history")) && n != "echo" && n != "printf" {
-						why = "truncates logs"
-					}
+	s.commands(func(sc *script, i int, c *shellCmd) {
+		n := cmdBase(c.args[0])
+		joined := strings.ToLower(strings.Join(c.args, " "))
+		var why string
+		switch {
+		case n == "history" && hasFlag(c.args, "-c"):
+			why = "clears shell history"
+		case n == "unset" && strings.Contains(joined, "histfile"):
+			why = "disables shell history"
+		case n == "chattr":
+			why = "changes immutable file attributes"
+		case n == "setenforce" && strings.Contains(joined, " 0"):
+			why = "disables SELinux"
+		case n == "ufw" && strings.Contains(joined, "disable"), n == "iptables" && hasFlag(c.args, "-F", "--flush"):
+			why = "disables the firewall"
+		case (n == "pkill" || n == "killall" || n == "kill") && evasionKillRe.MatchString(joined):
+			why = "kills security agents or rival miners"
+		case (n == "systemctl" || n == "service") && (strings.Contains(joined, "stop") || strings.Contains(joined, "disable")) && evasionKillRe.MatchString(joined):
+			why = "stops security services"
+		case n == "rm" && (strings.Contains(joined, "/var/log") || strings.Contains(joined, "bash_history") || strings.Contains(joined, "/tmp/.") || strings.Contains(joined, "wtmp")) && !strings.Contains(joined, "-mtime"):
+			why = "deletes logs or traces"
+		case n == "sysctl" && strings.Contains(joined, "nr_hugepages"), n == "modprobe" && strings.Contains(joined, "msr"):
+			why = "tunes the kernel for mining"
+		case n == "echo" && hasRedirTo(c, "nmi_watchdog"):
+			why = "tunes the kernel for mining"
+		}
+		if why == "" {
+			for _, r := range c.redirs {
+				if r.op == ">" && (strings.HasPrefix(r.target, "/var/log/") || strings.Contains(r.target, "bash_history")) && n != "echo" && n != "printf" {
+					why = "truncates logs"
 				}
 			}
-			if why != "" {
-				hits = append(hits, scriptHit(sc, why, c.raw, 0))
-			}
 		}
-	}
+		if why != "" {
+			hits = append(hits, scriptHit(sc, why, c.raw, 0))
+		}
+	})
 	return hits
 }
 

@@ -131,3 +131,38 @@ func TestRunCommandEndToEnd(t *testing.T) {
 		t.Errorf("no clean stop logged:\n%s", stderr.String())
 	}
 }
+
+// TestScanCommand: one pass over the cluster, printed like check.
+func TestScanCommand(t *testing.T) {
+	c := cluster.StartT(t, cluster.Options{})
+	cs := c.AdminClient(t)
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := c.WriteKubeconfig(kubeconfig, "scan"); err != nil {
+		t.Fatal(err)
+	}
+	for _, ns := range []string{"a", "b"} {
+		createNamespace(t, cs, ns)
+	}
+	createCronJob(t, cs, "a", "backup", benignTemplate())
+	createCronJob(t, cs, "a", "coin", minerTemplate())
+	createJob(t, cs, "b", "coin-job", minerTemplate(), nil)
+	var out, errb bytes.Buffer
+	code := app.MainContext(context.Background(), []string{"scan", "--kubeconfig", kubeconfig, "-o", "json", "--exclude-namespace", "b"}, strings.NewReader(""), &out, &errb)
+	if code != 1 {
+		t.Fatalf("scan exit %d (want 1: a high finding), stderr %s", code, errb.String())
+	}
+	var got []string
+	for _, l := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+		var r struct{ Kind, Namespace, Name, Severity string }
+		if err := json.Unmarshal([]byte(l), &r); err != nil {
+			t.Fatalf("not JSON: %q", l)
+		}
+		got = append(got, r.Kind+" "+r.Namespace+"/"+r.Name+" "+r.Severity)
+	}
+	if len(got) != 2 || !strings.Contains(strings.Join(got, ","), "CronJob a/coin high") && !strings.Contains(strings.Join(got, ","), "CronJob a/coin critical") {
+		t.Fatalf("scan output = %v (namespace b excluded)", got)
+	}
+	if strings.Contains(out.String(), "SuperSecretValue-8d1f") {
+		t.Fatal("env value printed")
+	}
+}

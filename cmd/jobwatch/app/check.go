@@ -47,26 +47,15 @@ unreadable or invalid input or configuration.`,
 }
 
 func runCheck(s *streams, cfg *Config, o *checkOptions, args []string) error {
-	failOn, err := analyze.ParseSeverity(o.failOn)
+	rep, err := newReporter(s, cfg, o)
 	if err != nil {
-		return &codeError{code: exitError, err: fmt.Errorf("--fail-on: %v", err)}
-	}
-	p, err := newPrinter(s.out, o.output)
-	if err != nil {
-		return &codeError{code: exitError, err: err}
-	}
-	a, err := analyze.New(cfg.Analyze)
-	if err != nil {
-		return &codeError{code: exitError, err: err}
-	}
-	for _, w := range a.Warnings() {
-		fmt.Fprintln(s.err, "jobwatch: warning: "+w)
+		return err
 	}
 	files, err := expandPaths(args)
 	if err != nil {
 		return &codeError{code: exitError, err: err}
 	}
-	bad, failed := false, false
+	bad := false
 	for _, f := range files {
 		docs, err := readManifests(s, f)
 		for _, d := range docs {
@@ -74,13 +63,8 @@ func runCheck(s *streams, cfg *Config, o *checkOptions, args []string) error {
 				fmt.Fprintf(s.err, "jobwatch: %s: document %d: skipping %s %s (not a Job or CronJob)\n", f, d.Index, d.Kind, d.Name)
 				continue
 			}
-			r := newResult(d.Object, a.Analyze(*d.Object))
-			r.File, r.Document = f, &d.Index
-			if err := p.print(r); err != nil {
-				return &codeError{code: exitError, err: err}
-			}
-			if failOn > analyze.SeverityNone && r.Severity >= failOn {
-				failed = true
+			if err := rep.report(d.Object, f, &d.Index); err != nil {
+				return err
 			}
 		}
 		if err != nil {
@@ -91,7 +75,7 @@ func runCheck(s *streams, cfg *Config, o *checkOptions, args []string) error {
 	switch {
 	case bad:
 		return &codeError{code: exitError}
-	case failed:
+	case rep.failed:
 		return &codeError{code: exitFindings}
 	}
 	return nil

@@ -72,3 +72,45 @@ func (p *printer) print(r result) error {
 	_, err := fmt.Fprintln(p.w)
 	return err
 }
+
+// reporter scores objects and prints them for check and scan, and
+// remembers whether anything reached --fail-on.
+type reporter struct {
+	analyzer *analyze.Analyzer
+	printer  *printer
+	failOn   analyze.Severity
+	failed   bool
+}
+
+// newReporter validates -o and --fail-on and builds the analyzer.
+func newReporter(s *streams, cfg *Config, o *checkOptions) (*reporter, error) {
+	failOn, err := analyze.ParseSeverity(o.failOn)
+	if err != nil {
+		return nil, &codeError{code: exitError, err: fmt.Errorf("--fail-on: %v", err)}
+	}
+	p, err := newPrinter(s.out, o.output)
+	if err != nil {
+		return nil, &codeError{code: exitError, err: err}
+	}
+	a, err := analyze.New(cfg.Analyze)
+	if err != nil {
+		return nil, &codeError{code: exitError, err: err}
+	}
+	for _, w := range a.Warnings() {
+		fmt.Fprintln(s.err, "jobwatch: warning: "+w)
+	}
+	return &reporter{analyzer: a, printer: p, failOn: failOn}, nil
+}
+
+// report scores obj and prints it; file and doc are set for check.
+func (r *reporter) report(obj *analyze.Object, file string, doc *int) error {
+	res := newResult(obj, r.analyzer.Analyze(*obj))
+	res.File, res.Document = file, doc
+	if r.failOn > analyze.SeverityNone && res.Severity >= r.failOn {
+		r.failed = true
+	}
+	if err := r.printer.print(res); err != nil {
+		return &codeError{code: exitError, err: err}
+	}
+	return nil
+}

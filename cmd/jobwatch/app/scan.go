@@ -38,35 +38,22 @@ func newScanCommand(s *streams, g *globalOptions) *cobra.Command {
 }
 
 func runScan(ctx context.Context, s *streams, cfg *Config, o *checkOptions, client kubernetes.Interface) error {
-	failOn, err := analyze.ParseSeverity(o.failOn)
+	rep, err := newReporter(s, cfg, o)
 	if err != nil {
-		return &codeError{code: exitError, err: fmt.Errorf("--fail-on: %v", err)}
-	}
-	p, err := newPrinter(s.out, o.output)
-	if err != nil {
-		return &codeError{code: exitError, err: err}
-	}
-	a, err := analyze.New(cfg.Analyze)
-	if err != nil {
-		return &codeError{code: exitError, err: err}
+		return err
 	}
 	namespaces := cfg.Namespaces
 	if len(namespaces) == 0 {
 		namespaces = []string{metav1.NamespaceAll}
 	}
 	opts := metav1.ListOptions{LabelSelector: cfg.Selector.String()}
-	failed := false
 	emit := func(obj analyze.Object) error {
 		for _, g := range cfg.ExcludeNamespaces {
 			if ok, _ := path.Match(g, obj.Meta.Namespace); ok {
 				return nil
 			}
 		}
-		r := newResult(&obj, a.Analyze(obj))
-		if failOn > analyze.SeverityNone && r.Severity >= failOn {
-			failed = true
-		}
-		return p.print(r)
+		return rep.report(&obj, "", nil)
 	}
 	for _, ns := range namespaces {
 		cjs, err := client.BatchV1().CronJobs(ns).List(ctx, opts)
@@ -88,7 +75,7 @@ func runScan(ctx context.Context, s *streams, cfg *Config, o *checkOptions, clie
 			}
 		}
 	}
-	if failed {
+	if rep.failed {
 		return &codeError{code: exitFindings}
 	}
 	return nil
