@@ -59,6 +59,8 @@ var DefaultTrustedDownloadHosts = []string{
 	"dl.k8s.io", "get.helm.sh", "storage.googleapis.com", "github.com", "objects.githubusercontent.com",
 	"releases.hashicorp.com", "awscli.amazonaws.com", "sh.rustup.rs", "deb.nodesource.com", "bootstrap.pypa.io",
 	"install.python-poetry.org", "cli.github.com", "get.docker.com", "aka.ms", "sdk.cloud.google.com",
+	"get.k3s.io", "download.docker.com", "packages.cloud.google.com", "apt.releases.hashicorp.com", "astral.sh",
+	"bun.sh", "deno.land", "pyenv.run", "nodejs.org", "go.dev", "dl.google.com", "releases.rancher.com",
 }
 
 // DefaultOptions returns the options used when nothing is configured.

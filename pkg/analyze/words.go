@@ -255,7 +255,12 @@ const (
 	hostTrusted                   // a well-known release/installer host
 	hostInternal                  // cluster-internal or private
 	hostRawIP                     // a public IP literal
+	hostCodeSite                  // a code-hosting site anyone can publish to
 )
+
+// codeSites serve files anyone can publish: installers live there, and so
+// do attackers' scripts.
+var codeSites = []string{"raw.githubusercontent.com", "gist.githubusercontent.com", "gitlab.com", "bitbucket.org", "codeberg.org"}
 
 func isPublicIP(ip net.IP) bool {
 	return ip != nil && !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() && !ip.IsUnspecified() && !ip.IsMulticast() &&
@@ -279,6 +284,11 @@ func (a *Analyzer) classifyHost(host string) hostClass {
 	for _, t := range a.opts.TrustedDownloadHosts {
 		if host == t || strings.HasSuffix(host, "."+t) {
 			return hostTrusted
+		}
+	}
+	for _, t := range codeSites {
+		if host == t {
+			return hostCodeSite
 		}
 	}
 	return hostExternal
