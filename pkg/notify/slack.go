@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"path"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	"github.com/slack-go/slack"
@@ -54,6 +56,7 @@ type ThreadStore interface {
 type Slack struct {
 	opts   SlackOptions
 	client *slack.Client
+	http   *http.Client
 	mu     sync.Mutex
 	mem    map[string][2]string
 }
@@ -70,9 +73,9 @@ func NewSlack(opts SlackOptions) (*Slack, error) {
 	case opts.Token != "" && opts.Channel == "":
 		return nil, errors.New("slack: a bot token needs a channel")
 	}
-	s := &Slack{opts: opts, mem: map[string][2]string{}}
+	s := &Slack{opts: opts, mem: map[string][2]string{}, http: &http.Client{Timeout: 15 * time.Second}}
 	if opts.Token != "" {
-		var o []slack.Option
+		o := []slack.Option{slack.OptionHTTPClient(s.http)}
 		if opts.APIURL != "" {
 			o = append(o, slack.OptionAPIURL(strings.TrimSuffix(opts.APIURL, "/")+"/"))
 		}
@@ -100,8 +103,8 @@ func (s *Slack) Notify(ctx context.Context, a Alert) error {
 	blocks := SlackBlocks(a)
 	text := SlackText(a)
 	if s.client == nil {
-		err := slack.PostWebhookContext(ctx, s.opts.WebhookURL, &slack.WebhookMessage{Text: text, Blocks: &slack.Blocks{BlockSet: blocks}})
-		return classifySlack(err)
+		err := slack.PostWebhookCustomHTTPContext(ctx, s.opts.WebhookURL, s.http, &slack.WebhookMessage{Text: text, Blocks: &slack.Blocks{BlockSet: blocks}})
+		return s.scrub(classifySlack(err))
 	}
 	channel := s.channelFor(a.Object.Namespace)
 	opts := []slack.MsgOption{slack.MsgOptionText(text, false), slack.MsgOptionBlocks(blocks...)}
@@ -118,6 +121,18 @@ func (s *Slack) Notify(ctx context.Context, a Alert) error {
 	// later posts are addressed to.
 	s.setThread(a.Object.UID, channel, ts)
 	return nil
+}
+
+// scrub removes the incoming-webhook URL (a credential) from errors.
+func (s *Slack) scrub(err error) error {
+	if err == nil || s.opts.WebhookURL == "" || !strings.Contains(err.Error(), s.opts.WebhookURL) {
+		return err
+	}
+	msg := errors.New(strings.ReplaceAll(err.Error(), s.opts.WebhookURL, "<slack webhook url>"))
+	if Retryable(err) {
+		return msg
+	}
+	return &PermanentError{Err: msg}
 }
 
 func (s *Slack) thread(uid string) (string, string, bool) {

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -53,8 +54,8 @@ var _ Notifier = (*Webhook)(nil)
 
 // NewWebhook validates opts and builds the sink.
 func NewWebhook(opts WebhookOptions) (*Webhook, error) {
-	if !strings.HasPrefix(opts.URL, "http://") && !strings.HasPrefix(opts.URL, "https://") {
-		return nil, errors.New("webhook: url must be http:// or https://")
+	if u, err := url.Parse(opts.URL); err != nil || u.Host == "" || u.Scheme != "http" && u.Scheme != "https" {
+		return nil, errors.New("webhook: the url must be a valid http:// or https:// URL") // not echoed: it may hold a token
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = 10 * time.Second
@@ -128,7 +129,7 @@ func (w *Webhook) Notify(ctx context.Context, a Alert) error {
 	}
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("webhook: %w", scrubURL(err))
+		return fmt.Errorf("webhook: %s", strings.ReplaceAll(scrubURL(err).Error(), w.opts.URL, "<webhook url>"))
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))

@@ -255,11 +255,24 @@ func (c *Controller) enqueue(kind string, obj any) {
 // Run syncs the caches, then leads: Start followed by Lead, for a single
 // replica without leader election.
 func (c *Controller) Run(ctx context.Context) error {
+	defer c.shutdownInformers()
 	if err := c.Start(ctx); err != nil {
 		return err
 	}
 	return c.Lead(ctx)
 }
+
+// shutdownInformers waits for the informers (started with Start's context)
+// to stop; call it only after that context ended.
+func (c *Controller) shutdownInformers() {
+	for _, f := range c.factories {
+		f.Shutdown()
+	}
+}
+
+// ErrLeadershipLost, as the cause of Lead's context, makes Lead stop at once:
+// no queue drain, no sink drain, no checkpoint save — the successor owns them.
+var ErrLeadershipLost = errors.New("leadership lost")
 
 // Start starts the informers and waits until their caches are synced. A
 // standby replica calls only Start and keeps its caches warm (its handlers
@@ -281,11 +294,6 @@ func (c *Controller) Start(ctx context.Context) error {
 // it, once.
 func (c *Controller) Lead(ctx context.Context) error {
 	defer utilruntime.HandleCrash()
-	defer func() {
-		for _, f := range c.factories {
-			f.Shutdown()
-		}
-	}()
 	c.leading.Store(true)
 	st, err := c.store.Load(ctx)
 	if err != nil {
@@ -337,6 +345,12 @@ func (c *Controller) Lead(ctx context.Context) error {
 	}()
 	<-ctx.Done()
 	c.cachesSynced.Store(false)
+	if errors.Is(context.Cause(ctx), ErrLeadershipLost) {
+		c.queue.ShutDown()
+		wg.Wait()
+		c.log.Warn("leadership lost: stopped judging without saving; the new leader continues from the shared checkpoint")
+		return ErrLeadershipLost
+	}
 	c.queue.ShutDownWithDrain()
 	wg.Wait()
 	if pk, ok := c.notifier.(PendingKeeper); ok {

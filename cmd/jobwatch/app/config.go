@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"path"
 	"path/filepath"
@@ -378,8 +379,8 @@ func (l *loader) sinks(c *Config) error {
 	if u := l.str("notify.webhook.url"); u != "" {
 		w := notify.WebhookOptions{URL: u, CAFile: l.str("notify.webhook.ca-file"), InsecureSkipVerify: l.boolean("notify.webhook.insecure-skip-verify", add),
 			Timeout: l.duration("notify.webhook.timeout", add)}
-		if !strings.HasPrefix(u, "http://") && !strings.HasPrefix(u, "https://") {
-			add(l.errf("notify.webhook.url", "want an http:// or https:// URL"))
+		if pu, err := url.Parse(u); err != nil || pu.Host == "" || pu.Scheme != "http" && pu.Scheme != "https" {
+			add(l.errf("notify.webhook.url", "want a valid http:// or https:// URL"))
 		}
 		sec, err := l.secret("notify.webhook.secret-file", "notify.webhook.secret")
 		add(err)

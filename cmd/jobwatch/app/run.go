@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -201,24 +202,37 @@ func runElected(ctx context.Context, cfg *Config, log *slog.Logger, client kuber
 	leCtx, stopElection := context.WithCancel(context.WithoutCancel(ctx))
 	defer stopElection()
 	leadDone := make(chan error, 1)
-	var led, lost atomic.Bool
+	var mu sync.Mutex
+	var led, stopping, lost bool
 	le, err := leaderelection.NewLeaderElector(leaderelection.LeaderElectionConfig{
 		Lock: lock, ReleaseOnCancel: true, Name: cfg.LeaseName,
 		LeaseDuration: cfg.LeaseDuration, RenewDeadline: cfg.RenewDeadline, RetryPeriod: cfg.RetryPeriod,
 		Callbacks: leaderelection.LeaderCallbacks{
 			OnStartedLeading: func(lctx context.Context) {
-				led.Store(true)
+				mu.Lock()
+				if stopping {
+					mu.Unlock()
+					return
+				}
+				led = true
+				mu.Unlock()
 				log.Info("leading", "lease", ns+"/"+cfg.LeaseName, "identity", id)
-				leadCtx, cancel := context.WithCancel(lctx)
-				defer cancel()
-				stop := context.AfterFunc(ctx, cancel)
-				defer stop()
+				// SIGTERM: Lead drains and saves, then the Lease is released.
+				// Lost Lease: Lead stops at once and saves nothing.
+				leadCtx, cancel := context.WithCancelCause(context.Background())
+				defer cancel(nil)
+				stopA := context.AfterFunc(ctx, func() { cancel(context.Canceled) })
+				defer stopA()
+				stopB := context.AfterFunc(lctx, func() { cancel(watch.ErrLeadershipLost) })
+				defer stopB()
 				leadDone <- ctrl.Lead(leadCtx)
 			},
 			OnStoppedLeading: func() {
-				if led.Load() && ctx.Err() == nil {
-					lost.Store(true)
+				mu.Lock()
+				if led && ctx.Err() == nil {
+					lost = true
 				}
+				mu.Unlock()
 			},
 			OnNewLeader: func(identity string) {
 				if identity != id {
@@ -232,17 +246,26 @@ func runElected(ctx context.Context, cfg *Config, log *slog.Logger, client kuber
 	}
 	elected := make(chan struct{})
 	go func() { le.Run(leCtx); close(elected) }()
+	var leadErr error
+	leadFinished := false
 	select {
 	case <-ctx.Done():
-	case <-elected: // renewal failed
+	case <-elected: // renewal failed: Lead is being stopped through lctx
+	case leadErr = <-leadDone: // Lead failed while leading (e.g. checkpoint unreadable)
+		leadFinished = true
 	}
-	var leadErr error
-	if led.Load() {
-		leadErr = <-leadDone // judging has stopped and the checkpoint is saved
+	mu.Lock()
+	stopping = true
+	wasLed := led
+	mu.Unlock()
+	if wasLed && !leadFinished {
+		leadErr = <-leadDone // judging has stopped (and, on SIGTERM, the checkpoint is saved)
 	}
 	stopElection() // releases the Lease (ReleaseOnCancel)
 	<-elected
-	if lost.Load() {
+	mu.Lock()
+	defer mu.Unlock()
+	if lost || errors.Is(leadErr, watch.ErrLeadershipLost) {
 		return errLostLeadership
 	}
 	return leadErr
