@@ -348,3 +348,38 @@ func TestLeaderElectionWithServiceAccount(t *testing.T) {
 		}
 	}
 }
+
+// TestLostLeadershipExits: when another holder takes the Lease, the leader
+// stops judging and exits with code 3 so that Kubernetes restarts it.
+func TestLostLeadershipExits(t *testing.T) {
+	c := cluster.StartT(t, cluster.Options{})
+	cs := c.AdminClient(t)
+	createNamespace(t, cs, "jobwatch")
+	dir := t.TempDir()
+	kc := filepath.Join(dir, "kubeconfig")
+	if err := c.WriteKubeconfig(kc, "admin"); err != nil {
+		t.Fatal(err)
+	}
+	p := startProc(t, jobwatchBinary(t), "run", "--kubeconfig", kc, "--state", filepath.Join(dir, "state"), "--leader-elect",
+		"--leader-election-namespace", "jobwatch", "--leader-election-lease-duration", "6s", "--leader-election-renew-deadline", "4s",
+		"--leader-election-retry-period", "1s", "--health-addr", "", "--metrics-addr", "", "--log-format", "json")
+	waitUntil(t, "leading", func() bool { return strings.Contains(p.logs(), `"msg":"leading"`) })
+	l, err := cs.CoordinationV1().Leases("jobwatch").Get(context.Background(), "jobwatch", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	thief, dur := "thief", int32(600)
+	now := metav1.NewMicroTime(time.Now())
+	l.Spec.HolderIdentity, l.Spec.LeaseDurationSeconds, l.Spec.RenewTime, l.Spec.AcquireTime = &thief, &dur, &now, &now
+	if _, err := cs.CoordinationV1().Leases("jobwatch").Update(context.Background(), l, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-p.done:
+	case <-time.After(30 * time.Second):
+		t.Fatalf("leader still running after losing its Lease:\n%s", p.logs())
+	}
+	if code := p.cmd.ProcessState.ExitCode(); code != 3 {
+		t.Fatalf("exit code %d, want 3:\n%s", code, p.logs())
+	}
+}
