@@ -211,7 +211,10 @@ func SlackBlocks(a Alert) []slack.Block {
 		score = fmt.Sprintf("*Score*\n%d (was %d)", a.Score, *a.PreviousScore)
 	}
 	actor := "*Changed by*\nunknown"
-	if a.Actor != nil && a.Actor.Manager != "" {
+	switch {
+	case a.Actor != nil && a.Actor.User != "":
+		actor = fmt.Sprintf("*Changed by*\n%s from %s (%s)", escape(a.Actor.User), escape(strings.Join(a.Actor.SourceIPs, ", ")), escape(truncate(a.Actor.UserAgent, 80, "…")))
+	case a.Actor != nil && a.Actor.Manager != "":
 		actor = fmt.Sprintf("*Changed by*\n%s (%s)", escape(a.Actor.Manager), a.Actor.Operation)
 	}
 	cluster := a.Cluster

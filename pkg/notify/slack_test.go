@@ -54,7 +54,9 @@ func TestSlackBlocksGolden(t *testing.T) {
 	created := sampleAlert()
 	created.Event, created.PreviousScore, created.Diff = EventCreated, nil, nil
 	created.Object.Images = []string{"alpine:3.20"}
-	for name, a := range map[string]Alert{"created": created, "updated": sampleAlert(), "huge": hugeAlert()} {
+	audited := sampleAlert()
+	audited.Actor = &Actor{Manager: "kubectl-client-side-apply", Operation: "Update", User: "mallory", SourceIPs: []string{"10.0.0.7"}, UserAgent: "kubectl/v1.37.2 (linux/amd64)", AuditID: "a-1"}
+	for name, a := range map[string]Alert{"created": created, "updated": sampleAlert(), "huge": hugeAlert(), "audited": audited} {
 		blocks := SlackBlocks(a)
 		b, err := json.MarshalIndent(blocks, "", "  ")
 		if err != nil {

@@ -66,7 +66,10 @@ func (s *Stdout) text(a Alert) string {
 	if a.PreviousScore != nil {
 		fmt.Fprintf(&b, " (was %d)", *a.PreviousScore)
 	}
-	if a.Actor != nil && a.Actor.Manager != "" {
+	switch {
+	case a.Actor != nil && a.Actor.User != "":
+		fmt.Fprintf(&b, " by %s (%s)", a.Actor.User, a.Actor.Manager)
+	case a.Actor != nil && a.Actor.Manager != "":
 		fmt.Fprintf(&b, " by %s", a.Actor.Manager)
 	}
 	b.WriteString("\n")
