@@ -43,7 +43,7 @@ docs: ## Regenerate the README configuration table and docs/rules.md
 
 .PHONY: golden
 golden: ## Regenerate golden files after an intended output change
-	$(GO) test ./cmd/jobwatch/app ./pkg/... -run Golden -update -count=1
+	$(GO) test ./cmd/jobwatch/app ./pkg/notify -run Golden -update -count=1
 
 .PHONY: bench
 bench: ## Run the benchmarks (analysis throughput and allocations)
