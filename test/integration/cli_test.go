@@ -61,11 +61,7 @@ func httpGet(url string) (int, string) {
 func TestRunCommandEndToEnd(t *testing.T) {
 	c := cluster.StartT(t, cluster.Options{})
 	cs := c.AdminClient(t)
-	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := c.WriteKubeconfig(kubeconfig, "e2e"); err != nil {
-		t.Fatal(err)
-	}
+	dir, kubeconfig := adminKubeconfig(t, c, "e2e")
 	createNamespace(t, cs, "shop")
 	health, metrics := freeAddr(t), freeAddr(t)
 	var stdout, stderr syncBuffer
@@ -136,10 +132,7 @@ func TestRunCommandEndToEnd(t *testing.T) {
 func TestScanCommand(t *testing.T) {
 	c := cluster.StartT(t, cluster.Options{})
 	cs := c.AdminClient(t)
-	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := c.WriteKubeconfig(kubeconfig, "scan"); err != nil {
-		t.Fatal(err)
-	}
+	_, kubeconfig := adminKubeconfig(t, c, "scan")
 	for _, ns := range []string{"a", "b"} {
 		createNamespace(t, cs, ns)
 	}

@@ -20,6 +20,7 @@ import (
 	"github.com/jobwatch/jobwatch/pkg/analyze"
 	"github.com/jobwatch/jobwatch/pkg/notify"
 	"github.com/jobwatch/jobwatch/pkg/watch"
+	"github.com/jobwatch/jobwatch/test/cluster"
 )
 
 // recorder is a Notifier that keeps every alert and when it arrived.
@@ -217,4 +218,16 @@ func mustNotContain(t *testing.T, alerts []notify.Alert, secret string) {
 	if strings.Contains(string(b), secret) {
 		t.Fatalf("alerts leak %q", secret)
 	}
+}
+
+// adminKubeconfig writes a kubeconfig for the cluster's admin, with context
+// name contextName, into a new temporary directory.
+func adminKubeconfig(t *testing.T, c *cluster.Cluster, contextName string) (dir, path string) {
+	t.Helper()
+	dir = t.TempDir()
+	path = filepath.Join(dir, "kubeconfig")
+	if err := c.WriteKubeconfig(path, contextName); err != nil {
+		t.Fatal(err)
+	}
+	return dir, path
 }

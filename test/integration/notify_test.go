@@ -176,11 +176,7 @@ func (f *fakeSlackAPI) count() int { f.mu.Lock(); defer f.mu.Unlock(); return le
 func TestRunAllSinksEndToEnd(t *testing.T) {
 	c := cluster.StartT(t, cluster.Options{})
 	cs := c.AdminClient(t)
-	dir := t.TempDir()
-	kubeconfig := filepath.Join(dir, "kubeconfig")
-	if err := c.WriteKubeconfig(kubeconfig, "e2e"); err != nil {
-		t.Fatal(err)
-	}
+	dir, kubeconfig := adminKubeconfig(t, c, "e2e")
 	createNamespace(t, cs, "shop")
 	hook := newHookServer("e2e-hmac")
 	defer hook.srv.Close()

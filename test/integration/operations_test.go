@@ -355,11 +355,7 @@ func TestLostLeadershipExits(t *testing.T) {
 	c := cluster.StartT(t, cluster.Options{})
 	cs := c.AdminClient(t)
 	createNamespace(t, cs, "jobwatch")
-	dir := t.TempDir()
-	kc := filepath.Join(dir, "kubeconfig")
-	if err := c.WriteKubeconfig(kc, "admin"); err != nil {
-		t.Fatal(err)
-	}
+	dir, kc := adminKubeconfig(t, c, "admin")
 	p := startProc(t, jobwatchBinary(t), "run", "--kubeconfig", kc, "--state", filepath.Join(dir, "state"), "--leader-elect",
 		"--leader-election-namespace", "jobwatch", "--leader-election-lease-duration", "6s", "--leader-election-renew-deadline", "4s",
 		"--leader-election-retry-period", "1s", "--health-addr", "", "--metrics-addr", "", "--log-format", "json")
