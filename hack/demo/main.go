@@ -81,7 +81,10 @@ func run(ctx context.Context, bin, examples string, pause time.Duration) error {
 		say("stopping jobwatch")
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		select {
-		case <-exited:
+		case err := <-exited:
+			if err != nil {
+				say("jobwatch exited: %v", err)
+			}
 		case <-time.After(15 * time.Second):
 			_ = cmd.Process.Kill()
 		}

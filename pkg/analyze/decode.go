@@ -139,7 +139,7 @@ func decodeJSON(js []byte, index, item int) ([]Document, error) {
 	case KindJob:
 		var j batchv1.Job
 		if err := json.Unmarshal(js, &j); err != nil {
-			return nil, &DecodeError{Index: index, Item: item, Err: fmt.Errorf("Job %s: %w", tm.Metadata.Name, err)}
+			return nil, &DecodeError{Index: index, Item: item, Err: fmt.Errorf("job %s: %w", tm.Metadata.Name, err)}
 		}
 		defaultVolumes(&j.Spec.Template.Spec)
 		o := FromJob(&j)

@@ -388,10 +388,12 @@ func checkEncodedPayload(s *subject) []hit {
 
 var codeDecodeExecRe = regexp.MustCompile(`(?is)(exec|eval|system|iex|invoke-expression|Function)\s*\(?.{0,40}(b64decode|base64_decode|decode64|frombase64string|atob|Buffer\.from\([^)]*base64|unpack\(["']m)`)
 
+// isBase64Blob reports whether a uses only the standard base64 alphabet.
 func isBase64Blob(a string) bool {
 	for i := 0; i < len(a); i++ {
-		c := a[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
+		switch c := a[i]; {
+		case c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z', c >= '0' && c <= '9', c == '+', c == '/', c == '=':
+		default:
 			return false
 		}
 	}

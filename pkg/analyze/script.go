@@ -60,13 +60,6 @@ type script struct {
 	parsedOK bool
 }
 
-func (s *script) name(i int) string {
-	if i < 0 || i >= len(s.cmds) || len(s.cmds[i].args) == 0 {
-		return ""
-	}
-	return cmdBase(s.cmds[i].args[0])
-}
-
 // cmdBase is the lower-cased base name of a command word.
 func cmdBase(w string) string {
 	return strings.ToLower(path.Base(w))

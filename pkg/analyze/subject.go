@@ -326,11 +326,8 @@ func base64Payload(w string) string {
 	if len(w) < 16 || len(w) > 1<<20 || strings.ContainsAny(w, " \t\n.-_:/") && !strings.Contains(w, "/") {
 		return ""
 	}
-	for i := 0; i < len(w); i++ {
-		c := w[i]
-		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '+' || c == '/' || c == '=') {
-			return ""
-		}
+	if !isBase64Blob(w) {
+		return ""
 	}
 	// Paths like /usr/local/bin/foo are valid base64 alphabets; require a
 	// mix of cases and no leading slash.

@@ -264,7 +264,13 @@ var codeSites = []string{"raw.githubusercontent.com", "gist.githubusercontent.co
 
 func isPublicIP(ip net.IP) bool {
 	return ip != nil && !ip.IsPrivate() && !ip.IsLoopback() && !ip.IsLinkLocalUnicast() && !ip.IsUnspecified() && !ip.IsMulticast() &&
-		!(ip.To4() != nil && ip.To4()[0] == 100 && ip.To4()[1]&0xc0 == 64) // CGNAT
+		!isCGNAT(ip)
+}
+
+// isCGNAT reports whether ip is in 100.64.0.0/10 (carrier-grade NAT, RFC 6598).
+func isCGNAT(ip net.IP) bool {
+	v4 := ip.To4()
+	return v4 != nil && v4[0] == 100 && v4[1]&0xc0 == 64
 }
 
 func (a *Analyzer) classifyHost(host string) hostClass {
@@ -367,7 +373,7 @@ func flagValue(args []string, flags ...string) (string, bool) {
 				continue
 			}
 			k := strings.IndexByte(a[1:], f[1])
-			if k < 0 || strings.IndexFunc(a[1:1+k], func(r rune) bool { return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') }) >= 0 {
+			if k < 0 || strings.IndexFunc(a[1:1+k], func(r rune) bool { return (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') }) >= 0 {
 				continue
 			}
 			rest := a[2+k:]

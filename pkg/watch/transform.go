@@ -41,7 +41,7 @@ func trimMeta(m *metav1.ObjectMeta) {
 	var best *metav1.ManagedFieldsEntry
 	for i := range m.ManagedFields {
 		e := &m.ManagedFields[i]
-		if e.Subresource != "" || e.FieldsV1 == nil || !strings.Contains(string(e.FieldsV1.Raw), `"f:spec"`) {
+		if e.Subresource != "" || e.FieldsV1 == nil || !strings.Contains(e.FieldsV1.GetRawString(), `"f:spec"`) {
 			continue
 		}
 		if best == nil || e.Time != nil && (best.Time == nil || !e.Time.Before(best.Time)) {

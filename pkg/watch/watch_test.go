@@ -141,10 +141,10 @@ func TestTransform(t *testing.T) {
 	cj.Annotations = map[string]string{lastApplied: "{...}", "keep": "me"}
 	cj.Status.LastScheduleTime = &t1
 	cj.ManagedFields = []metav1.ManagedFieldsEntry{
-		{Manager: "kubectl-client-side-apply", Operation: "Update", Time: &t0, FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{}}`)}},
-		{Manager: "helm", Operation: "Update", Time: &t1, FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:spec":{"f:schedule":{}}}`)}},
-		{Manager: "kube-controller-manager", Operation: "Update", Subresource: "status", Time: &t1, FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:status":{}}`)}},
-		{Manager: "labeler", Operation: "Update", Time: &t1, FieldsV1: &metav1.FieldsV1{Raw: []byte(`{"f:metadata":{}}`)}},
+		{Manager: "kubectl-client-side-apply", Operation: "Update", Time: &t0, FieldsV1: metav1.NewFieldsV1(`{"f:spec":{}}`)},
+		{Manager: "helm", Operation: "Update", Time: &t1, FieldsV1: metav1.NewFieldsV1(`{"f:spec":{"f:schedule":{}}}`)},
+		{Manager: "kube-controller-manager", Operation: "Update", Subresource: "status", Time: &t1, FieldsV1: metav1.NewFieldsV1(`{"f:status":{}}`)},
+		{Manager: "labeler", Operation: "Update", Time: &t1, FieldsV1: metav1.NewFieldsV1(`{"f:metadata":{}}`)},
 	}
 	out, err := transform(cj)
 	if err != nil {

@@ -158,9 +158,11 @@ func createJob(t *testing.T, cs kubernetes.Interface, ns, name string, tmpl core
 
 // running is a controller started in the background.
 type running struct {
+	t      *testing.T
 	ctrl   *watch.Controller
 	cancel context.CancelFunc
 	done   chan error
+	once   sync.Once
 }
 
 func startController(t *testing.T, cs kubernetes.Interface, r *recorder, store watch.Store, opts watch.Options) *running {
@@ -181,7 +183,7 @@ func startController(t *testing.T, cs kubernetes.Interface, r *recorder, store w
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	run := &running{ctrl: ctrl, cancel: cancel, done: make(chan error, 1)}
+	run := &running{t: t, ctrl: ctrl, cancel: cancel, done: make(chan error, 1)}
 	go func() { run.done <- ctrl.Run(ctx) }()
 	deadline := time.Now().Add(60 * time.Second)
 	for !ctrl.Ready() {
@@ -194,12 +196,20 @@ func startController(t *testing.T, cs kubernetes.Interface, r *recorder, store w
 	return run
 }
 
+// stop cancels the controller and fails the test that started it if Run
+// returned an error or did not return within 30s. Calling it again is a no-op.
 func (r *running) stop() {
-	r.cancel()
-	select {
-	case <-r.done:
-	case <-time.After(30 * time.Second):
-	}
+	r.once.Do(func() {
+		r.cancel()
+		select {
+		case err := <-r.done:
+			if err != nil {
+				r.t.Errorf("controller Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			r.t.Error("controller did not stop within 30s of cancel")
+		}
+	})
 }
 
 func fileStore(t *testing.T) *watch.FileStore {

@@ -132,7 +132,9 @@ func TestWebhookSurvivesOutageAndRestart(t *testing.T) {
 	waitUntil(t, "delivery after restart", func() bool { _, d, _ := hook.counts(); return len(d) == 1 })
 	time.Sleep(time.Second)
 	stop()
-	<-done
+	if err := <-done; err != nil {
+		t.Fatalf("jobwatch run after the restart: %v", err)
+	}
 	reqs, delivered, bad := hook.counts()
 	if len(reqs) != 1 || bad != 0 {
 		t.Fatalf("delivery IDs %v (want one, stable across retries and the restart), bad signatures %d", reqs, bad)

@@ -558,7 +558,7 @@ func (l *loader) build() (*Config, error) {
 		}
 	}
 	if len(errs) > 0 {
-		var first error = errs[0]
+		first := errs[0]
 		if j, ok := first.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 0 {
 			first = j.Unwrap()[0]
 		}
