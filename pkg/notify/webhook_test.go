@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -60,14 +61,7 @@ func (r *receiver) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 func (r *receiver) snapshot() (attempts, delivered map[string]int, bad int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	a, d := map[string]int{}, map[string]int{}
-	for k, v := range r.attempts {
-		a[k] = v
-	}
-	for k, v := range r.delivered {
-		d[k] = v
-	}
-	return a, d, r.badSig
+	return maps.Clone(r.attempts), maps.Clone(r.delivered), r.badSig
 }
 
 func alertN(i int) Alert {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -65,14 +66,7 @@ func (h *hookServer) setDown(d bool) { h.mu.Lock(); h.down = d; h.mu.Unlock() }
 func (h *hookServer) counts() (map[string]int, map[string]int, int) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r, d := map[string]int{}, map[string]int{}
-	for k, v := range h.requests {
-		r[k] = v
-	}
-	for k, v := range h.delivered {
-		d[k] = v
-	}
-	return r, d, h.badSig
+	return maps.Clone(h.requests), maps.Clone(h.delivered), h.badSig
 }
 
 func waitUntil(t *testing.T, what string, cond func() bool) {
