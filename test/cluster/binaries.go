@@ -21,6 +21,9 @@ const (
 	etcdBinary      = "etcd"
 	apiserverBinary = "kube-apiserver"
 	kustomizeBinary = "kustomize" // renders manifests/ in the manifest tests
+	// kubeletEnvBinary computes a container's environment with the kubelet's
+	// own code (hack/controlplane/kube-apiserver/kubelet-env).
+	kubeletEnvBinary = "kubelet-env"
 )
 
 // CacheDir returns where the control-plane binaries are kept:
@@ -65,7 +68,8 @@ func EnsureBinaries(ctx context.Context, progress io.Writer) (etcd, apiserver st
 	}
 	etcd, apiserver = filepath.Join(dir, etcdBinary), filepath.Join(dir, apiserverBinary)
 	kustomize := filepath.Join(dir, kustomizeBinary)
-	if isExecutable(etcd) && isExecutable(apiserver) && isExecutable(kustomize) {
+	kubeletEnv := filepath.Join(dir, kubeletEnvBinary)
+	if isExecutable(etcd) && isExecutable(apiserver) && isExecutable(kustomize) && isExecutable(kubeletEnv) {
 		return etcd, apiserver, nil
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -89,6 +93,7 @@ func EnsureBinaries(ctx context.Context, progress io.Writer) (etcd, apiserver st
 		{etcdBinary, "etcd", etcd},
 		{apiserverBinary, "kube-apiserver", apiserver},
 		{kustomizeBinary, "kustomize", kustomize},
+		{kubeletEnvBinary, filepath.Join("kube-apiserver", "kubelet-env"), kubeletEnv},
 	} {
 		if isExecutable(b.out) {
 			continue
@@ -113,6 +118,8 @@ func versionOf(name string) string {
 		return "(etcd v3.6)"
 	case kustomizeBinary:
 		return "(kustomize v5)"
+	case kubeletEnvBinary:
+		return "(kubelet " + KubernetesVersion + " environment rules)"
 	}
 	return KubernetesVersion
 }
@@ -127,6 +134,18 @@ func Kustomize(ctx context.Context, progress io.Writer) (string, error) {
 		return "", err
 	}
 	return filepath.Join(dir, kustomizeBinary), nil
+}
+
+// KubeletEnv returns the cached kubelet-env helper, building it if needed.
+func KubeletEnv(ctx context.Context, progress io.Writer) (string, error) {
+	if _, _, err := EnsureBinaries(ctx, progress); err != nil {
+		return "", err
+	}
+	dir, err := CacheDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(dir, kubeletEnvBinary), nil
 }
 
 func goBuild(ctx context.Context, moduleDir, out string) error {

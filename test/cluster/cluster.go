@@ -285,6 +285,14 @@ func stopProcess(cmd *exec.Cmd, done chan struct{}) {
 // Host is the API server URL.
 func (c *Cluster) Host() string { return fmt.Sprintf("https://127.0.0.1:%d", c.apiPort) }
 
+// Port is the API server's port on 127.0.0.1.
+func (c *Cluster) Port() int { return c.apiPort }
+
+// CAFile is the bundle that verifies the API server's serving certificate
+// (self-signed by kube-apiserver in --cert-dir, valid for 127.0.0.1): what a
+// pod finds as ca.crt in its service-account volume.
+func (c *Cluster) CAFile() string { return filepath.Join(c.dir, "certs", "apiserver.crt") }
+
 // Dir is the directory holding data, keys and logs.
 func (c *Cluster) Dir() string { return c.dir }
 

@@ -67,6 +67,9 @@ type Config struct {
 
 	// effective holds every key's value and source for the debug log.
 	effective []effectiveValue
+	// unknownEnv are JOBWATCH_ variables that are no key (warned about);
+	// serviceLinkEnv those the kubelet injects for Services (ignored).
+	unknownEnv, serviceLinkEnv []string
 }
 
 type effectiveValue struct {
@@ -119,7 +122,8 @@ func loadConfig(file string, flags *pflag.FlagSet, environ []string) (*Config, e
 			}
 		}
 	}
-	if err := l.checkEnv(); err != nil {
+	unknownEnv, serviceLinks, err := checkEnv(environ)
+	if err != nil {
 		return nil, err
 	}
 	if file != "" {
@@ -127,7 +131,12 @@ func loadConfig(file string, flags *pflag.FlagSet, environ []string) (*Config, e
 			return nil, err
 		}
 	}
-	return l.build()
+	cfg, err := l.build()
+	if err != nil {
+		return nil, err
+	}
+	cfg.unknownEnv, cfg.serviceLinkEnv = unknownEnv, serviceLinks
+	return cfg, nil
 }
 
 // readFile loads the YAML file into viper after checking every key in it
@@ -168,6 +177,9 @@ func (l *loader) walk(prefix string, tree map[string]any) error {
 			}
 			l.fileKeys[full] = true
 			continue
+		}
+		if tree[name] == nil && isSection(full) {
+			continue // a section left empty (only comments under it) is no error
 		}
 		sub, isMap := tree[name].(map[string]any)
 		if isMap && isSection(full) {
@@ -241,21 +253,6 @@ func editDistance(a, b string) int {
 		prev, cur = cur, prev
 	}
 	return prev[len(b)]
-}
-
-func (l *loader) checkEnv() error {
-	known := map[string]bool{}
-	for _, k := range keys {
-		known[k.env()] = true
-	}
-	for _, kv := range l.environ {
-		name, _, _ := strings.Cut(kv, "=")
-		if !strings.HasPrefix(name, envPrefix+"_") || known[name] || reservedEnv[name] != "" {
-			continue
-		}
-		return &ConfigError{Key: name, Source: "env", Msg: "unknown environment variable"}
-	}
-	return nil
 }
 
 func (l *loader) envSet(k key) bool {
@@ -668,6 +665,12 @@ func (c *Config) logEffective(log *slog.Logger) {
 			v = "***"
 		}
 		log.Debug("config", "key", e.key, "value", v, "source", e.source)
+	}
+	for _, name := range c.unknownEnv {
+		log.Warn("ignoring an environment variable that is not a configuration key", "name", name)
+	}
+	if len(c.serviceLinkEnv) > 0 {
+		log.Debug("ignoring service-link environment variables injected by the kubelet", "names", c.serviceLinkEnv)
 	}
 }
 

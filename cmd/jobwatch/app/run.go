@@ -172,6 +172,12 @@ func runWatch(ctx context.Context, s *streams, cfg *Config, log *slog.Logger) er
 	} else {
 		err = runElected(ctx, cfg, log, client, ctrl)
 	}
+	if err != nil && ctx.Err() != nil && errors.Is(err, context.Canceled) {
+		// SIGTERM before the caches synced (say the API server is
+		// unreachable): nothing was judged, nothing is lost; a clean stop.
+		log.Info("stopped before the caches synced")
+		return nil
+	}
 	if err != nil {
 		return err
 	}
