@@ -63,6 +63,10 @@ type Options struct {
 	// DrainTimeout bounds how long shutdown waits for sinks to deliver
 	// what they accepted (the rest stays in the checkpoint). Default 10s.
 	DrainTimeout time.Duration
+	// OnSynced, when set, is called once the caches are synced with the
+	// number of Jobs and CronJobs they hold (the run command checks the
+	// memory limit against it).
+	OnSynced func(objects int)
 }
 
 // Attributor fills an alert's actor from another source of truth.
@@ -285,8 +289,26 @@ func (c *Controller) Start(ctx context.Context) error {
 		return fmt.Errorf("watch: caches for Jobs and CronJobs did not sync: %w", context.Cause(ctx))
 	}
 	c.cachesSynced.Store(true)
-	c.log.Info("caches synced", "namespaces", c.opts.Namespaces, "queued", c.queue.Len())
+	objects := c.Objects()
+	c.log.Info("caches synced", "namespaces", c.opts.Namespaces, "queued", c.queue.Len(), "objects", objects)
+	if c.opts.OnSynced != nil {
+		c.opts.OnSynced(objects)
+	}
 	return nil
+}
+
+// Objects is the number of Jobs and CronJobs in the informer caches.
+func (c *Controller) Objects() int {
+	n := 0
+	for _, l := range c.jobs {
+		jobs, _ := l.List(labels.Everything())
+		n += len(jobs)
+	}
+	for _, l := range c.cronJobs {
+		cjs, _ := l.List(labels.Everything())
+		n += len(cjs)
+	}
+	return n
 }
 
 // Lead loads the checkpoint and judges until ctx ends; then it drains the

@@ -143,10 +143,17 @@ func runWatch(ctx context.Context, s *streams, cfg *Config, log *slog.Logger) er
 		}
 		attributor = recv
 	}
+	memLimit := applyMemoryLimit(log, s.environ)
+	onSynced := func(objects int) {
+		if w := memoryWarning(memLimit, objects); w != "" {
+			log.Warn(w)
+		}
+	}
 	ctrl, err := watch.New(client, a, dispatcher, store, watch.Options{
 		Namespaces: cfg.Namespaces, ExcludeNamespaces: cfg.ExcludeNamespaces, Selector: cfg.Selector,
 		MinSeverity: minSev, AlertOnDelete: cfg.AlertOnDelete, ReportExisting: cfg.ReportExisting,
 		Workers: cfg.Workers, Cluster: cluster, Threads: threads, DrainTimeout: cfg.DrainTimeout, Attributor: attributor,
+		OnSynced: onSynced,
 	}, log, reg)
 	if err != nil {
 		return err
