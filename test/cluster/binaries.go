@@ -126,18 +126,16 @@ func versionOf(name string) string {
 
 // Kustomize returns the cached kustomize binary, building it if needed.
 func Kustomize(ctx context.Context, progress io.Writer) (string, error) {
-	if _, _, err := EnsureBinaries(ctx, progress); err != nil {
-		return "", err
-	}
-	dir, err := CacheDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, kustomizeBinary), nil
+	return tool(ctx, progress, kustomizeBinary)
 }
 
 // KubeletEnv returns the cached kubelet-env helper, building it if needed.
 func KubeletEnv(ctx context.Context, progress io.Writer) (string, error) {
+	return tool(ctx, progress, kubeletEnvBinary)
+}
+
+// tool is the path of a cached helper binary, after EnsureBinaries.
+func tool(ctx context.Context, progress io.Writer, name string) (string, error) {
 	if _, _, err := EnsureBinaries(ctx, progress); err != nil {
 		return "", err
 	}
@@ -145,7 +143,7 @@ func KubeletEnv(ctx context.Context, progress io.Writer) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	return filepath.Join(dir, kubeletEnvBinary), nil
+	return filepath.Join(dir, name), nil
 }
 
 func goBuild(ctx context.Context, moduleDir, out string) error {

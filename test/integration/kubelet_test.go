@@ -396,9 +396,9 @@ func startInPod(t *testing.T, c *cluster.Cluster, cs kubernetes.Interface, bin s
 			materializeVolume(t, cs, pod, volumeNamed(t, pod, vm.Name), src)
 		}
 		// The runtime creates the mount point, inside an outer volume if need be.
-		if outer := enclosing(vms, vm, base); outer != "" {
-			rel, _ := filepath.Rel(outerMountPath(vms, vm), vm.MountPath)
-			mkdirAll(t, filepath.Join(outer, rel))
+		if outer, ok := outerMount(vms, vm); ok {
+			rel, _ := filepath.Rel(outer.MountPath, vm.MountPath)
+			mkdirAll(t, filepath.Join(base, "volumes", outer.Name, rel))
 		} else {
 			mkdirAll(t, filepath.Join(root, vm.MountPath))
 		}
@@ -468,24 +468,15 @@ func volumeNamed(t *testing.T, pod *corev1.Pod, name string) corev1.Volume {
 	return corev1.Volume{}
 }
 
-func outerMountPath(vms []corev1.VolumeMount, vm corev1.VolumeMount) string {
-	best := ""
+// outerMount is the deepest other mount that contains vm's mount path.
+func outerMount(vms []corev1.VolumeMount, vm corev1.VolumeMount) (corev1.VolumeMount, bool) {
+	var best corev1.VolumeMount
 	for _, o := range vms {
-		if o.MountPath != vm.MountPath && strings.HasPrefix(vm.MountPath, o.MountPath+"/") && len(o.MountPath) > len(best) {
-			best = o.MountPath
+		if strings.HasPrefix(vm.MountPath, o.MountPath+"/") && len(o.MountPath) > len(best.MountPath) {
+			best = o
 		}
 	}
-	return best
-}
-
-func enclosing(vms []corev1.VolumeMount, vm corev1.VolumeMount, base string) string {
-	p := outerMountPath(vms, vm)
-	for _, o := range vms {
-		if o.MountPath == p && p != "" {
-			return filepath.Join(base, "volumes", o.Name)
-		}
-	}
-	return ""
+	return best, best.MountPath != ""
 }
 
 // materializeVolume writes a volume's files as the kubelet would: ConfigMap

@@ -33,7 +33,6 @@ import (
 	"fmt"
 	"os"
 	"sort"
-	"strings"
 
 	v1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -246,59 +245,53 @@ func fieldValue(fs *v1.ObjectFieldSelector, pod *v1.Pod, o options) (string, err
 func envFromSource(ctx context.Context, cs kubernetes.Interface, ns string, ef v1.EnvFromSource) (map[string]string, bool, error) {
 	switch {
 	case ef.ConfigMapRef != nil:
-		cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, ef.ConfigMapRef.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) && ef.ConfigMapRef.Optional != nil && *ef.ConfigMapRef.Optional {
+		return sourceData(ctx, cs, ns, ef.ConfigMapRef.Name, false, ef.ConfigMapRef.Optional)
+	case ef.SecretRef != nil:
+		return sourceData(ctx, cs, ns, ef.SecretRef.Name, true, ef.SecretRef.Optional)
+	}
+	return nil, false, nil
+}
+
+func keyRef(ctx context.Context, cs kubernetes.Interface, ns, name, key string, optional *bool, secret bool) (string, bool, error) {
+	data, found, err := sourceData(ctx, cs, ns, name, secret, optional)
+	if err != nil || !found {
+		return "", false, err
+	}
+	v, ok := data[key]
+	if !ok && (optional == nil || !*optional) {
+		kind := "ConfigMap"
+		if secret {
+			kind = "Secret"
+		}
+		return "", false, fmt.Errorf("couldn't find key %v in %s %v/%v", key, kind, ns, name)
+	}
+	return v, ok, nil
+}
+
+// sourceData reads a ConfigMap's or Secret's data; an optional one that
+// does not exist is not found, without an error.
+func sourceData(ctx context.Context, cs kubernetes.Interface, ns, name string, secret bool, optional *bool) (map[string]string, bool, error) {
+	opt := optional != nil && *optional
+	if !secret {
+		cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		if apierrors.IsNotFound(err) && opt {
 			return nil, false, nil
 		}
 		if err != nil {
 			return nil, false, err
 		}
 		return cm.Data, true, nil
-	case ef.SecretRef != nil:
-		s, err := cs.CoreV1().Secrets(ns).Get(ctx, ef.SecretRef.Name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) && ef.SecretRef.Optional != nil && *ef.SecretRef.Optional {
-			return nil, false, nil
-		}
-		if err != nil {
-			return nil, false, err
-		}
-		m := map[string]string{}
-		for k, v := range s.Data {
-			m[k] = string(v)
-		}
-		return m, true, nil
 	}
-	return nil, false, nil
-}
-
-func keyRef(ctx context.Context, cs kubernetes.Interface, ns, name, key string, optional *bool, secret bool) (string, bool, error) {
-	opt := optional != nil && *optional
-	var data map[string]string
-	if secret {
-		s, err := cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) && opt {
-			return "", false, nil
-		}
-		if err != nil {
-			return "", false, err
-		}
-		data = map[string]string{}
-		for k, v := range s.Data {
-			data[k] = string(v)
-		}
-	} else {
-		cm, err := cs.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
-		if apierrors.IsNotFound(err) && opt {
-			return "", false, nil
-		}
-		if err != nil {
-			return "", false, err
-		}
-		data = cm.Data
+	s, err := cs.CoreV1().Secrets(ns).Get(ctx, name, metav1.GetOptions{})
+	if apierrors.IsNotFound(err) && opt {
+		return nil, false, nil
 	}
-	v, ok := data[key]
-	if !ok && !opt {
-		return "", false, fmt.Errorf("couldn't find key %v in %s %v/%v", key, strings.TrimSpace(map[bool]string{true: "Secret", false: "ConfigMap"}[secret]), ns, name)
+	if err != nil {
+		return nil, false, err
 	}
-	return v, ok, nil
+	m := make(map[string]string, len(s.Data))
+	for k, v := range s.Data {
+		m[k] = string(v)
+	}
+	return m, true, nil
 }
